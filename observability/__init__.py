@@ -1,0 +1,1 @@
+"""Logging, metrics, tracing and profiling for the shop (see issue 3)."""

@@ -1,0 +1,15 @@
+"""HTTP layer: one blueprint per resource; views parse, call one service, shape the reply."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from shop.api import auth, errors, health, info, purchases, tokens, transfers
+
+
+def init_api(app: Flask) -> None:
+    """Register token handling, error mapping and every blueprint on ``app``."""
+    tokens.init_app(app)
+    errors.init_app(app)
+    for module in (auth, info, purchases, transfers, health):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,20 @@
+"""POST /api/auth: log in, or sign up on the first call for a username."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from shop.api import context, schemas
+from shop.api.tokens import issue_token
+from shop.services.auth import authenticate
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.post("/api/auth")
+def login() -> Response:
+    body = schemas.json_object("username", "password")
+    username = schemas.string_field(body, "username")
+    password = schemas.string_field(body, "password")
+    user_id = authenticate(context.uow(), context.hasher(), username, password)
+    return jsonify(token=issue_token(user_id))

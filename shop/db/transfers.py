@@ -1,0 +1,65 @@
+"""SQL for sending coins."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shop.domain.wallets import TransferOutcome
+
+# One statement, one round trip. The order of work is forced by one-time filters
+# (uncorrelated sub-selects that PostgreSQL evaluates before scanning):
+#   1. `locked` takes both row locks in ascending id order, so A->B and B->A
+#      cannot deadlock;
+#   2. `debit` subtracts only if two distinct rows were locked (the recipient exists
+#      and is someone else) and the committed balance covers the amount;
+#   3. `credit`, the ledger row and the per-pair total happen only after a debit.
+TRANSFER = sa.text(
+    """
+    WITH recipient AS (
+        SELECT id FROM users WHERE username = :recipient
+    ), locked AS (
+        SELECT count(*) AS n FROM (
+            SELECT id FROM users
+             WHERE id = :sender_id OR id = (SELECT id FROM recipient)
+             ORDER BY id
+               FOR UPDATE
+        ) AS ordered
+    ), debit AS (
+        UPDATE users SET balance = balance - CAST(:amount AS bigint)
+         WHERE id = :sender_id
+           AND balance >= CAST(:amount AS bigint)
+           AND (SELECT n FROM locked) = 2
+        RETURNING id
+    ), credit AS (
+        UPDATE users SET balance = balance + CAST(:amount AS bigint)
+         WHERE id = (SELECT id FROM recipient) AND EXISTS (SELECT 1 FROM debit)
+        RETURNING id
+    ), ledger AS (
+        INSERT INTO transfers (from_user_id, to_user_id, amount)
+        SELECT :sender_id, id, CAST(:amount AS bigint) FROM credit
+    ), totals AS (
+        INSERT INTO transfer_totals (from_user_id, to_user_id, amount)
+        SELECT :sender_id, id, CAST(:amount AS bigint) FROM credit
+        ON CONFLICT (from_user_id, to_user_id)
+        DO UPDATE SET amount = transfer_totals.amount + EXCLUDED.amount
+    )
+    SELECT (SELECT id FROM recipient) AS recipient_id,
+           EXISTS (SELECT 1 FROM users WHERE id = :sender_id) AS sender_exists,
+           EXISTS (SELECT 1 FROM credit) AS moved
+    """
+)
+
+
+class SqlTransferRepository:
+    """Transfers in PostgreSQL: balances, ledger and per-pair totals in one statement."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def transfer(self, sender_id: int, recipient: str, amount: int) -> TransferOutcome:
+        params = {"sender_id": sender_id, "recipient": recipient, "amount": amount}
+        row = self._conn.execute(TRANSFER, params).one()
+        return TransferOutcome(
+            sender_exists=row.sender_exists, recipient_id=row.recipient_id, moved=row.moved
+        )

@@ -1,0 +1,1 @@
+"""Business rules of the shop: no Flask, no SQLAlchemy."""

@@ -1,0 +1,61 @@
+"""Domain errors: each carries a message for the client, never an HTTP status."""
+
+from __future__ import annotations
+
+
+class ShopError(Exception):
+    """Base of every error the shop reports to a client."""
+
+    reason = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(ShopError):
+    """The request is malformed or breaks a documented limit."""
+
+    reason = "validation"
+
+
+class UnknownItem(ShopError):
+    """The item is not in the catalogue."""
+
+    reason = "unknown_item"
+
+
+class UnknownRecipient(ShopError):
+    """Coins were sent to a username that does not exist."""
+
+    reason = "unknown_recipient"
+
+
+class SelfTransfer(ShopError):
+    """A user tried to send coins to themselves."""
+
+    reason = "self_transfer"
+
+
+class InsufficientFunds(ShopError):
+    """The balance does not cover the purchase or transfer."""
+
+    reason = "insufficient_funds"
+
+
+class InvalidCredentials(ShopError):
+    """The password does not match the stored hash."""
+
+    reason = "invalid_credentials"
+
+
+class UnknownUser(ShopError):
+    """A valid token names a user that no longer exists."""
+
+    reason = "unknown_user"
+
+
+class ServiceUnavailable(ShopError):
+    """The database stayed unreachable through every retry."""
+
+    reason = "unavailable"

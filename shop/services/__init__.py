@@ -1,0 +1,1 @@
+"""Use cases: one verb each, one unit of work each."""

@@ -1,0 +1,56 @@
+"""An in-process app on the throwaway database, driven through Flask's test client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from shop import create_app
+from shop.settings import Settings
+from tests.factories import PASSWORD, random_username
+
+Login = Callable[..., dict[str, str]]
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Iterator[Flask]:
+    yield from _app(settings)
+
+
+@pytest.fixture
+def fresh_app(settings: Settings) -> Iterator[Flask]:
+    """An app of its own, for tests that add routes or rewire it."""
+    yield from _app(settings)
+
+
+def _app(settings: Settings) -> Iterator[Flask]:
+    flask_app = create_app(settings)
+    engine = flask_app.extensions["shop"].engine
+    yield flask_app
+    engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def login(client: FlaskClient) -> Login:
+    """Sign a fresh user up and return ``{"name", "token", "auth"}``-style headers."""
+
+    def sign_up(name: str | None = None) -> dict[str, str]:
+        username = name or random_username()
+        reply = client.post("/api/auth", json={"username": username, "password": PASSWORD})
+        assert reply.status_code == 200, reply.json
+        token = reply.json["token"]  # type: ignore[index]
+        return {"name": username, "Authorization": f"Bearer {token}"}
+
+    return sign_up
+
+
+def bearer(user: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": user["Authorization"]}

@@ -1,0 +1,85 @@
+"""Every protected endpoint refuses missing and bad tokens with a JSON 401."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+from flask.testing import FlaskClient
+
+from tests.api.conftest import Login
+
+PROTECTED = [
+    ("GET", "/api/info", None),
+    ("GET", "/api/buy/pen", None),
+    ("POST", "/api/sendCoin", {"toUser": "x", "amount": 1}),
+]
+
+
+def b64(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def forge(secret: str, **claims: object) -> str:
+    now = int(time.time())
+    payload = {"sub": "1", "iat": now, "nbf": now, "exp": now + 60, "type": "access", **claims}
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def bad_tokens(secret: str, valid: str) -> dict[str, str]:
+    header, payload, signature = valid.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    return {
+        "missing": "",
+        "not bearer": f"Token {valid}",
+        "bearer without token": "Bearer ",
+        "garbage": "Bearer not.a.jwt",
+        "wrong secret": "Bearer " + forge("another-secret-of-sufficient-length-0123456789"),
+        "expired": "Bearer " + forge(secret, exp=int(time.time()) - 10),
+        "alg none": "Bearer " + b64({"alg": "none", "typ": "JWT"}) + "." + payload + ".",
+        "HS512": "Bearer " + jwt.encode(claims, secret, algorithm="HS512"),
+        "tampered": "Bearer " + header + "." + b64({**claims, "sub": "2"}) + "." + signature,
+        "non-numeric subject": "Bearer " + forge(secret, sub="alice"),
+    }
+
+
+@pytest.mark.parametrize(("method", "path", "body"), PROTECTED)
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "not bearer",
+        "bearer without token",
+        "garbage",
+        "wrong secret",
+        "expired",
+        "alg none",
+        "HS512",
+        "tampered",
+        "non-numeric subject",
+    ],
+)
+def test_bad_token_is_401_json(
+    client: FlaskClient,
+    login: Login,
+    jwt_secret: str,
+    method: str,
+    path: str,
+    body: dict[str, object] | None,
+    case: str,
+) -> None:
+    valid = login()["Authorization"].removeprefix("Bearer ")
+    header = bad_tokens(jwt_secret, valid)[case]
+    headers = {"Authorization": header} if header else {}
+    reply = client.open(path, method=method, json=body, headers=headers)
+    assert reply.status_code == 401, reply.json
+    assert reply.is_json and isinstance(reply.json["errors"], str)  # type: ignore[index]
+
+
+def test_token_of_a_user_that_does_not_exist_is_401(client: FlaskClient, jwt_secret: str) -> None:
+    token = forge(jwt_secret, sub="999999999")
+    reply = client.get("/api/info", headers={"Authorization": f"Bearer {token}"})
+    assert reply.status_code == 401

@@ -1,0 +1,81 @@
+"""A real gunicorn + gevent process on a free port, against the throwaway database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from shop.launcher import GUNICORN
+from tests.conftest import TEST_HASH_MEMORY_KIB, TEST_HASH_TIME_COST
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            ready = requests.get(f"{url}/readyz", headers={"Connection": "close"}, timeout=1)
+            if ready.status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server at {url} did not become ready in {timeout}s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    process.terminate()
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
+    env.update(
+        PORT=str(free_port()),
+        WEB_CONCURRENCY="2",
+        PASSWORD_HASH_TIME_COST=str(TEST_HASH_TIME_COST),
+        PASSWORD_HASH_MEMORY_KIB=str(TEST_HASH_MEMORY_KIB),
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str, jwt_secret: str, engine: object) -> Iterator[Server]:
+    env = server_env(DATABASE_URL=database_url, JWT_SECRET=jwt_secret)
+    process = subprocess.Popen(GUNICORN, env=env, cwd=ROOT)
+    url = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        wait_until_up(url, process)
+        yield Server(url, process)
+    finally:
+        stop(process)

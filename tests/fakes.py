@@ -1,0 +1,149 @@
+"""In-memory doubles of the storage and hashing ports, for unit tests of the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+from shop.domain.wallets import (
+    CounterpartyTotal,
+    Credentials,
+    Holding,
+    PurchaseOutcome,
+    TransferOutcome,
+    Wallet,
+)
+from shop.services.unit_of_work import TransientStorageError
+
+
+@dataclass
+class FakeUser:
+    id: int
+    username: str
+    password_hash: str
+    balance: int
+    inventory: dict[str, int] = field(default_factory=dict)
+    sent: dict[int, int] = field(default_factory=dict)
+    received: dict[int, int] = field(default_factory=dict)
+
+
+class FakeStore:
+    """The data all fake repositories share, like one database."""
+
+    def __init__(self) -> None:
+        self.users: dict[int, FakeUser] = {}
+
+    def by_name(self, username: str) -> FakeUser | None:
+        return next((u for u in self.users.values() if u.username == username), None)
+
+
+class FakeUserRepository:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def credentials(self, username: str) -> Credentials | None:
+        user = self.store.by_name(username)
+        return None if user is None else Credentials(user.id, user.password_hash)
+
+    def create(self, username: str, password_hash: str, balance: int) -> int | None:
+        if self.store.by_name(username) is not None:
+            return None
+        user_id = len(self.store.users) + 1
+        self.store.users[user_id] = FakeUser(user_id, username, password_hash, balance)
+        return user_id
+
+    def replace_password_hash(self, user_id: int, password_hash: str) -> None:
+        self.store.users[user_id].password_hash = password_hash
+
+    def wallet(self, user_id: int) -> Wallet | None:
+        user = self.store.users.get(user_id)
+        if user is None:
+            return None
+        name = {u.id: u.username for u in self.store.users.values()}
+        return Wallet(
+            coins=user.balance,
+            inventory=tuple(Holding(i, q) for i, q in sorted(user.inventory.items())),
+            received=tuple(CounterpartyTotal(name[k], v) for k, v in user.received.items()),
+            sent=tuple(CounterpartyTotal(name[k], v) for k, v in user.sent.items()),
+        )
+
+
+class FakePurchaseRepository:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def buy(self, user_id: int, item: str, price: int) -> PurchaseOutcome:
+        user = self.store.users.get(user_id)
+        if user is None or user.balance < price:
+            return PurchaseOutcome(user_exists=user is not None, bought=False)
+        user.balance -= price
+        user.inventory[item] = user.inventory.get(item, 0) + 1
+        return PurchaseOutcome(user_exists=True, bought=True)
+
+
+class FakeTransferRepository:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def transfer(self, sender_id: int, recipient: str, amount: int) -> TransferOutcome:
+        sender = self.store.users.get(sender_id)
+        target = self.store.by_name(recipient)
+        target_id = None if target is None else target.id
+        if sender is None or target is None or target is sender or sender.balance < amount:
+            return TransferOutcome(sender is not None, target_id, moved=False)
+        sender.balance -= amount
+        target.balance += amount
+        sender.sent[target.id] = sender.sent.get(target.id, 0) + amount
+        target.received[sender.id] = target.received.get(sender.id, 0) + amount
+        return TransferOutcome(True, target.id, moved=True)
+
+
+class FakeUnitOfWork:
+    """Counts commits; can be told to fail the next N units of work transiently."""
+
+    def __init__(self, store: FakeStore | None = None, retry_attempts: int = 3) -> None:
+        self.store = store or FakeStore()
+        self.users = FakeUserRepository(self.store)
+        self.purchases = FakePurchaseRepository(self.store)
+        self.transfers = FakeTransferRepository(self.store)
+        self.retry_attempts = retry_attempts
+        self.commits = 0
+        self.failures_to_inject = 0
+        self.retries: list[str] = []
+
+    def __enter__(self) -> Self:
+        if self.failures_to_inject:
+            self.failures_to_inject -= 1
+            raise TransientStorageError("deadlock")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def commit(self) -> None:
+        self.commits += 1
+
+    def on_retry(self, reason: str) -> None:
+        self.retries.append(reason)
+
+
+class FakeHasher:
+    """Reversible "hashing" that is obviously fake, so unit tests stay instant."""
+
+    def __init__(self, prefix: str = "fake$") -> None:
+        self.prefix = prefix
+
+    def hash(self, password: str) -> str:
+        return self.prefix + password
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        return password_hash.split("$", 1)[1] == password
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return not password_hash.startswith(self.prefix)

@@ -1,0 +1,106 @@
+"""Races with real threads on a real PostgreSQL: money stays safe and nothing fails."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from shop.domain.errors import InsufficientFunds, ShopError
+from shop.services.auth import authenticate
+from shop.services.purchases import buy_item
+from shop.services.transfers import send_coins
+from tests.factories import (
+    CHEAP_HASHER,
+    PASSWORD,
+    assert_money_invariants,
+    balances,
+    create_user,
+    random_username,
+    sql_uow,
+)
+
+THREADS = 16
+
+
+def outcome(fn: Any, *args: Any) -> str:
+    """Run one use case on its own connection and name how it ended."""
+    try:
+        fn(*args)
+    except ShopError as error:
+        return type(error).__name__
+    return "ok"
+
+
+def run_all(calls: list[tuple[Any, ...]]) -> list[str]:
+    with ThreadPoolExecutor(THREADS) as pool:
+        return list(pool.map(lambda call: outcome(*call), calls))
+
+
+class TestRaces:
+    def test_concurrent_buys_by_one_user_never_overdraw(self, engine: Engine) -> None:
+        user_id, _ = create_user(engine)
+        results = run_all([(buy_item, sql_uow(engine), user_id, "hoody") for _ in range(12)])
+        assert results.count("ok") == 3  # 3 x 300 of 1000 coins
+        assert results.count(InsufficientFunds.__name__) == 9
+        assert balances(engine, [user_id]) == {user_id: 100}
+        assert_money_invariants(engine, [user_id])
+
+    def test_concurrent_transfers_from_one_sender_never_overdraw(self, engine: Engine) -> None:
+        sender, _ = create_user(engine)
+        recipients = [create_user(engine) for _ in range(4)]
+        calls = [(send_coins, sql_uow(engine), sender, name, 70) for _, name in recipients * 5]
+        results = run_all(calls)
+        assert results.count("ok") == 14  # 14 x 70 = 980 <= 1000 < 15 x 70
+        assert set(results) == {"ok", InsufficientFunds.__name__}
+        assert balances(engine, [sender])[sender] == 20
+        assert_money_invariants(engine, [sender] + [uid for uid, _ in recipients])
+
+    def test_criss_crossing_transfers_conserve_coins_and_never_fail(self, engine: Engine) -> None:
+        """Opposite transfers (A->B while B->A) must not deadlock: locks go in id order.
+
+        No retry may be needed either: a deadlock costs PostgreSQL's deadlock_timeout
+        (1 s) before a retry could hide it.
+        """
+        users = [create_user(engine) for _ in range(4)]
+        rng = random.Random(7)  # noqa: S311 - test data, not security
+        retries: list[str] = []
+        calls = []
+        for _ in range(400):
+            (sender, _), (_, recipient) = rng.sample(users, 2)
+            amount = rng.randint(1, 40)
+            calls.append((send_coins, sql_uow(engine, retries), sender, recipient, amount))
+        results = run_all(calls)
+        assert set(results) <= {"ok", InsufficientFunds.__name__}
+        assert results.count("ok") > 300
+        assert retries == []
+        assert_money_invariants(engine, [uid for uid, _ in users])
+
+    def test_mixed_buys_and_transfers_conserve_coins(self, engine: Engine) -> None:
+        users = [create_user(engine) for _ in range(3)]
+        rng = random.Random(11)  # noqa: S311 - test data, not security
+        calls: list[tuple[Any, ...]] = []
+        for _ in range(300):
+            (sender, _), (_, recipient) = rng.sample(users, 2)
+            if rng.random() < 0.5:
+                calls.append((buy_item, sql_uow(engine), sender, rng.choice(["pen", "cup"])))
+            else:
+                calls.append((send_coins, sql_uow(engine), sender, recipient, rng.randint(1, 60)))
+        results = run_all(calls)
+        assert set(results) <= {"ok", InsufficientFunds.__name__}
+        assert_money_invariants(engine, [uid for uid, _ in users])
+
+    def test_concurrent_first_logins_create_exactly_one_user(self, engine: Engine) -> None:
+        name = random_username()
+
+        def login(password: str) -> int | str:
+            try:
+                return authenticate(sql_uow(engine), CHEAP_HASHER, name, password)
+            except ShopError as error:
+                return type(error).__name__
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            ids = list(pool.map(login, [PASSWORD] * 16))
+        assert len(set(ids)) == 1 and isinstance(ids[0], int)

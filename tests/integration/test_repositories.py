@@ -1,0 +1,106 @@
+"""Repositories and the unit of work on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork
+from shop.services.info import get_info
+from shop.services.purchases import buy_item
+from shop.services.transfers import send_coins
+from tests.factories import create_user, random_username, sql_uow
+
+
+class TestUsers:
+    def test_create_returns_none_for_a_taken_name(self, engine: Engine) -> None:
+        name = random_username()
+        with sql_uow(engine) as uow:
+            assert uow.users.create(name, "h", 1000) is not None
+            assert uow.users.create(name, "h", 1000) is None
+            uow.commit()
+
+    def test_unicode_names_round_trip(self, engine: Engine) -> None:
+        user_id, name = create_user(engine, random_username("Дмитрий-李-🙂"))
+        with sql_uow(engine) as uow:
+            stored = uow.users.credentials(name)
+        assert stored is not None and stored.user_id == user_id
+
+    def test_wallet_of_an_unknown_user_is_none(self, engine: Engine) -> None:
+        with sql_uow(engine) as uow:
+            assert uow.users.wallet(-1) is None
+
+
+class TestUnitOfWork:
+    def test_rolls_back_unless_committed(self, engine: Engine) -> None:
+        name = random_username()
+        with sql_uow(engine) as uow:
+            uow.users.create(name, "h", 1000)
+        with sql_uow(engine) as uow:
+            assert uow.users.credentials(name) is None
+
+    def test_rolls_back_when_the_block_raises(self, engine: Engine) -> None:
+        name = random_username()
+        with pytest.raises(RuntimeError), sql_uow(engine) as uow:
+            uow.users.create(name, "h", 1000)
+            raise RuntimeError("boom")
+        with sql_uow(engine) as uow:
+            assert uow.users.credentials(name) is None
+
+    def test_commit_outside_the_block_is_a_bug(self, engine: Engine) -> None:
+        with pytest.raises(RuntimeError, match="outside"):
+            sql_uow(engine).commit()
+
+    def test_one_scope_reuses_one_connection(self, engine: Engine) -> None:
+        scope = ConnectionScope(engine)
+        pids = set()
+        for _ in range(3):
+            with SqlUnitOfWork(scope) as uow:
+                pids.add(uow.users._conn.execute(sa.text("SELECT pg_backend_pid()")).scalar())
+        scope.release()
+        assert len(pids) == 1
+
+
+class TestGroupedHistory:
+    def test_history_is_grouped_per_counterparty_and_sorted(self, engine: Engine) -> None:
+        alice, alice_name = create_user(engine)
+        bob, bob_name = create_user(engine, "b-" + random_username())
+        carol, carol_name = create_user(engine, "c-" + random_username())
+        for amount in (1, 2, 3):
+            send_coins(sql_uow(engine), alice, bob_name, amount)
+        send_coins(sql_uow(engine), alice, carol_name, 10)
+        send_coins(sql_uow(engine), carol, alice_name, 4)
+        buy_item(sql_uow(engine), alice, "pen")
+        buy_item(sql_uow(engine), alice, "cup")
+        buy_item(sql_uow(engine), alice, "pen")
+
+        wallet = get_info(sql_uow(engine), alice)
+        assert wallet.coins == 1000 - 6 - 10 + 4 - 40
+        assert [(h.item, h.quantity) for h in wallet.inventory] == [("cup", 1), ("pen", 2)]
+        assert [(c.username, c.amount) for c in wallet.sent] == [(bob_name, 6), (carol_name, 10)]
+        assert [(c.username, c.amount) for c in wallet.received] == [(carol_name, 4)]
+
+    def test_ledger_keeps_every_transfer_for_audit(self, engine: Engine) -> None:
+        alice, _ = create_user(engine)
+        bob, bob_name = create_user(engine)
+        for amount in (5, 7):
+            send_coins(sql_uow(engine), alice, bob_name, amount)
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT amount FROM transfers WHERE from_user_id = :a ORDER BY id"),
+                {"a": alice},
+            ).scalars()
+            assert list(rows) == [5, 7]
+
+    def test_new_user_has_empty_lists(self, engine: Engine) -> None:
+        user_id, _ = create_user(engine)
+        wallet = get_info(sql_uow(engine), user_id)
+        assert (wallet.coins, wallet.inventory, wallet.received, wallet.sent) == (1000, (), (), ())
+
+
+class TestSchemaGuards:
+    def test_balance_can_never_be_negative_even_by_direct_sql(self, engine: Engine) -> None:
+        user_id, _ = create_user(engine)
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(sa.text("UPDATE users SET balance = -1 WHERE id = :id"), {"id": user_id})
