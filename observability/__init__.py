@@ -1,1 +1,27 @@
-"""Logging, metrics, tracing and profiling for the shop (see issue 3)."""
+"""Logging, metrics, tracing and profiling for the shop, wired by one call."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+    from sqlalchemy.engine import Engine
+
+    from shop.settings import Settings
+
+
+def init_observability(app: Flask, settings: Settings, engine: Engine) -> None:
+    """Set up logs, traces, metrics and /debug for this worker.
+
+    Call before the engine opens its first connection: the psycopg instrumentation
+    only sees connections made after it is installed.
+    """
+    from observability import http, logs, metrics, profiling, tracing
+
+    logs.configure_logging(settings.log_format, settings.log_level)
+    tracing.configure_tracing()
+    metrics.watch_engine(engine, settings.db_pool_size)
+    app.register_blueprint(metrics.bp)
+    profiling.init_app(app, settings.debug_token)
+    http.init_app(app)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-
 from flask import Flask
 
+from observability import init_observability
+from observability.metrics import count_retry
 from shop.api import context, init_api, tokens
 from shop.db.engine import create_db_engine, wait_for_database
 from shop.db.migrate import upgrade
 from shop.runtime import check_gevent_compatible_driver
 from shop.security.passwords import Argon2Hasher, offload_for_runtime
 from shop.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -26,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     tokens.configure(app, settings)
 
     engine = create_db_engine(settings)
+    init_observability(app, settings, engine)
     wait_for_database(engine, settings.db_startup_timeout)
     upgrade(engine)
     hasher = Argon2Hasher(
@@ -33,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         memory_kib=settings.password_hash_memory_kib,
         offload=offload_for_runtime(),
     )
-    context.init_app(app, context.Shop(settings=settings, engine=engine, hasher=hasher))
+    wired = context.Shop(settings=settings, engine=engine, hasher=hasher, on_retry=count_retry)
+    context.init_app(app, wired)
     init_api(app)
     return app

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import sys
 
+from observability.logs import configure_logging
 from shop.settings import SettingsError
 
 
 def migrate() -> int:
     """Apply migrations to ``DATABASE_URL`` and exit."""
-    import os
-
     import sqlalchemy as sa
 
     from shop.db.engine import sqlalchemy_url, wait_for_database
@@ -33,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="shop", description=__doc__)
     parser.add_argument("command", choices=["serve", "migrate"])
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(
+        os.environ.get("LOG_FORMAT", "console"), os.environ.get("LOG_LEVEL", "INFO").upper()
+    )
     try:
         if args.command == "migrate":
             return migrate()

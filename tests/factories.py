@@ -29,7 +29,7 @@ def create_user(engine: Engine, username: str | None = None) -> tuple[int, str]:
     """Sign a new user up through the real service and return (id, username)."""
     name = username or random_username()
     uow = sql_uow(engine)
-    return authenticate(uow, CHEAP_HASHER, name, PASSWORD), name
+    return authenticate(uow, CHEAP_HASHER, name, PASSWORD).user_id, name
 
 
 def balances(engine: Engine, user_ids: list[int]) -> dict[int, int]:

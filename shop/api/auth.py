@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from observability import metrics
 from shop.api import context, schemas
 from shop.api.tokens import issue_token
 from shop.services.auth import authenticate
@@ -16,5 +17,7 @@ def login() -> Response:
     body = schemas.json_object("username", "password")
     username = schemas.string_field(body, "username")
     password = schemas.string_field(body, "password")
-    user_id = authenticate(context.uow(), context.hasher(), username, password)
-    return jsonify(token=issue_token(user_id))
+    login = authenticate(context.uow(), context.hasher(), username, password)
+    if login.created:
+        metrics.record_sign_up()
+    return jsonify(token=issue_token(login.user_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g
@@ -19,6 +20,7 @@ class Shop:
     settings: Settings
     engine: Engine
     hasher: PasswordHasher
+    on_retry: Callable[[str], None] | None = None
 
 
 def shop() -> Shop:
@@ -32,7 +34,11 @@ def uow() -> SqlUnitOfWork:
     wired = shop()
     if "db_connections" not in g:
         g.db_connections = ConnectionScope(wired.engine)
-    return SqlUnitOfWork(g.db_connections, retry_attempts=wired.settings.db_retry_attempts)
+    return SqlUnitOfWork(
+        g.db_connections,
+        retry_attempts=wired.settings.db_retry_attempts,
+        on_retry=wired.on_retry,
+    )
 
 
 def hasher() -> PasswordHasher:

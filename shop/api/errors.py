@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from observability import metrics
 from shop.domain import errors as domain
 from shop.services.unit_of_work import TransientStorageError
 
@@ -30,6 +31,7 @@ def error_response(message: str, status: int) -> tuple[Response, int]:
 
 
 def _shop_error(error: domain.ShopError) -> tuple[Response, int]:
+    metrics.record_refusal(error.reason)
     return error_response(error.message, STATUS_BY_ERROR.get(type(error), 400))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, g
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
@@ -13,6 +13,7 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 
+from observability import metrics
 from shop.api.errors import error_response
 from shop.domain.errors import UnknownUser
 from shop.settings import Settings
@@ -30,7 +31,8 @@ def configure(app: Flask, settings: Settings) -> None:
     )
 
 
-def _unauthorized(message: str) -> tuple[Response, int]:
+def _unauthorized(message: str, reason: str = "invalid_token") -> tuple[Response, int]:
+    metrics.record_refusal(reason)
     return error_response(message, 401)
 
 
@@ -39,7 +41,8 @@ def init_app(app: Flask) -> None:
     jwt = JWTManager(app)
 
     def missing(reason: str) -> tuple[Response, int]:
-        return _unauthorized("missing or malformed Authorization header (want: Bearer <token>)")
+        message = "missing or malformed Authorization header (want: Bearer <token>)"
+        return _unauthorized(message, "missing_token")
 
     def invalid(reason: str) -> tuple[Response, int]:
         return _unauthorized("invalid token")
@@ -60,6 +63,7 @@ def init_app(app: Flask) -> None:
 
 def issue_token(user_id: int) -> str:
     """Return a signed access token whose subject is ``user_id``."""
+    g.user_id = user_id  # for the access log
     token: str = create_access_token(identity=str(user_id))
     return token
 
@@ -70,4 +74,5 @@ def current_user_id() -> int:
     subject = get_jwt_identity()
     if not isinstance(subject, str) or not (subject.isascii() and subject.isdigit()):
         raise UnknownUser("token subject is not a user id")
-    return int(subject)
+    user_id = g.user_id = int(subject)
+    return user_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from observability import metrics
 from shop.api import context, schemas
 from shop.api.tokens import current_user_id
 from shop.services.transfers import send_coins
@@ -18,4 +19,5 @@ def send() -> Response:
     recipient = schemas.string_field(body, "toUser")
     amount = schemas.integer_field(body, "amount")
     send_coins(context.uow(), sender_id, recipient, amount)
+    metrics.record_transfer(amount)
     return jsonify({})

@@ -29,6 +29,8 @@ def create_db_engine(settings: Settings) -> Engine:
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=3600,
+        # Error messages would otherwise carry bound values such as password hashes into logs.
+        hide_parameters=True,
         connect_args={"application_name": "shop", "connect_timeout": 5},
     )
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
+from opentelemetry import context, trace
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine, RootTransaction
 
@@ -13,6 +14,8 @@ from shop.db.purchases import SqlPurchaseRepository
 from shop.db.transfers import SqlTransferRepository
 from shop.db.users import SqlUserRepository
 from shop.services.unit_of_work import TransientStorageError
+
+tracer = trace.get_tracer("shop.db")
 
 # SQLSTATEs worth a fresh attempt of the whole transaction.
 TRANSIENT_SQLSTATES = {
@@ -85,10 +88,13 @@ class SqlUnitOfWork:
         self._on_retry = on_retry
 
     def __enter__(self) -> Self:
+        self._span = tracer.start_span("unit_of_work")
+        self._span_token = context.attach(trace.set_span_in_context(self._span))
         try:
             conn = self._connections.get()
             self._tx = conn.begin()
         except Exception as error:
+            self._end_span(error)
             _raise_transient(error)
             raise
         self.users = SqlUserRepository(conn)
@@ -111,6 +117,7 @@ class SqlUnitOfWork:
                     raise
         if self._release_after_each:
             self._connections.release()
+        self._end_span(exc)
         if exc is not None:
             _raise_transient(exc)
 
@@ -118,6 +125,13 @@ class SqlUnitOfWork:
         if self._tx is None:
             raise RuntimeError("commit() outside of 'with uow:'")
         self._tx.commit()
+
+    def _end_span(self, error: BaseException | None) -> None:
+        context.detach(self._span_token)
+        if error is not None:
+            self._span.record_exception(error)
+            self._span.set_status(trace.StatusCode.ERROR)
+        self._span.end()
 
     def on_retry(self, reason: str) -> None:
         if self._on_retry is not None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher as Argon2
 from argon2.exceptions import InvalidHashError, VerificationError
+from opentelemetry import trace
+
+from observability.metrics import PASSWORD_HASH_DURATION
+
+tracer = trace.get_tracer("shop.security")
 
 T = TypeVar("T")
 
@@ -50,15 +56,29 @@ class Argon2Hasher:
         self._offload = offload
 
     def hash(self, password: str) -> str:
-        digest: str = self._offload(self._argon2.hash, password)
+        digest: str = self._timed("hash", self._argon2.hash, password)
         return digest
 
     def verify(self, password_hash: str, password: str) -> bool:
+        ok: bool = self._timed("verify", self._matches, password_hash, password)
+        return ok
+
+    def _matches(self, password_hash: str, password: str) -> bool:
+        # Caught here, in the pool thread: gevent prints exceptions that escape a pool task.
         try:
-            ok: bool = self._offload(self._argon2.verify, password_hash, password)
+            return self._argon2.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
-        return ok
+
+    def _timed(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
+        # The span opens in the calling greenlet: the pool thread has no trace context.
+        with tracer.start_as_current_span(f"password.{operation}"):
+            started = time.perf_counter()
+            try:
+                result: T = self._offload(fn, *args)
+            finally:
+                PASSWORD_HASH_DURATION.labels(operation).observe(time.perf_counter() - started)
+            return result
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._argon2.check_needs_rehash(password_hash)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from shop.domain import rules
 from shop.domain.errors import InvalidCredentials
 from shop.domain.wallets import Credentials
@@ -9,8 +11,16 @@ from shop.services.passwords import PasswordHasher
 from shop.services.unit_of_work import UnitOfWork, with_retries
 
 
-def authenticate(uow: UnitOfWork, hasher: PasswordHasher, username: str, password: str) -> int:
-    """Return the user id for these credentials, creating the user if the name is new.
+@dataclass(frozen=True, slots=True)
+class Login:
+    """Who logged in, and whether this call created the account."""
+
+    user_id: int
+    created: bool
+
+
+def authenticate(uow: UnitOfWork, hasher: PasswordHasher, username: str, password: str) -> Login:
+    """Log in with these credentials, creating the user if the name is new.
 
     Hashing runs outside any transaction so a slow hash never holds row locks.
     Concurrent first logins race on the unique username: the loser re-reads
@@ -22,7 +32,7 @@ def authenticate(uow: UnitOfWork, hasher: PasswordHasher, username: str, passwor
     if stored is None:
         created = _create(uow, username, hasher.hash(password))
         if created is not None:
-            return created
+            return Login(created, created=True)
         stored = with_retries(uow, lambda: _credentials(uow, username))
         if stored is None:  # the conflicting row vanished: users are never deleted today
             raise InvalidCredentials("invalid username or password")
@@ -30,7 +40,7 @@ def authenticate(uow: UnitOfWork, hasher: PasswordHasher, username: str, passwor
         raise InvalidCredentials("invalid username or password")
     if hasher.needs_rehash(stored.password_hash):
         _rehash(uow, stored.user_id, hasher.hash(password))
-    return stored.user_id
+    return Login(stored.user_id, created=False)
 
 
 def _credentials(uow: UnitOfWork, username: str) -> Credentials | None:

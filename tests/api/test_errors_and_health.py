@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -47,11 +48,15 @@ class TestErrorShape:
         dead = sa.create_engine(
             "postgresql+psycopg://x@127.0.0.1:1/x", connect_args={"connect_timeout": 1}
         )
-        app.extensions["shop"] = context.Shop(wired.settings, dead, wired.hasher)
+        app.extensions["shop"] = context.Shop(wired.settings, dead, wired.hasher, wired.on_retry)
+        retries = "shop_db_retries_total"
+        before = REGISTRY.get_sample_value(retries, {"reason": "connection_failure"}) or 0
         try:
             reply = app.test_client().post("/api/auth", json={"username": "a", "password": "p"})
         finally:
             app.extensions["shop"] = wired
+        after = REGISTRY.get_sample_value(retries, {"reason": "connection_failure"})
+        assert after == before + wired.settings.db_retry_attempts - 1
         assert reply.status_code == 503
         assert reply.headers["Retry-After"] == "1"
         assert "temporarily unavailable" in reply.json["errors"]  # type: ignore[index]

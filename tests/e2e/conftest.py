@@ -15,6 +15,7 @@ import requests
 
 from shop.launcher import GUNICORN
 from tests.conftest import TEST_HASH_MEMORY_KIB, TEST_HASH_TIME_COST
+from tests.otlp_receiver import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,10 +51,18 @@ def stop(process: subprocess.Popen[bytes]) -> int:
         return process.wait()
 
 
+DEBUG_TOKEN = "debug-token-for-tests"
+
+
 @dataclass(frozen=True)
 class Server:
     url: str
     process: subprocess.Popen[bytes]
+    log_path: Path
+    receiver: OtlpReceiver
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text().splitlines()
 
 
 def server_env(**extra: str) -> dict[str, str]:
@@ -70,12 +79,29 @@ def server_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def server(database_url: str, jwt_secret: str, engine: object) -> Iterator[Server]:
-    env = server_env(DATABASE_URL=database_url, JWT_SECRET=jwt_secret)
-    process = subprocess.Popen(GUNICORN, env=env, cwd=ROOT)
+def server(
+    database_url: str, jwt_secret: str, engine: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """Two workers with everything on: JSON logs to a file, OTLP export, /debug."""
+    receiver = OtlpReceiver().start()
+    workdir = tmp_path_factory.mktemp("server")
+    env = server_env(
+        DATABASE_URL=database_url,
+        JWT_SECRET=jwt_secret,
+        LOG_FORMAT="json",
+        DEBUG_TOKEN=DEBUG_TOKEN,
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_SERVICE_NAME="shop-under-test",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        PROMETHEUS_MULTIPROC_DIR=str(workdir / "metrics"),
+    )
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(GUNICORN, env=env, cwd=ROOT, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{env['PORT']}"
     try:
         wait_until_up(url, process)
-        yield Server(url, process)
+        yield Server(url, process, log_path, receiver)
     finally:
         stop(process)
+        receiver.stop()

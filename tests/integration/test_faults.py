@@ -5,13 +5,19 @@ from __future__ import annotations
 import threading
 
 import pytest
+from prometheus_client import REGISTRY
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from observability import metrics
 from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork, transient_reason
 from shop.services.purchases import buy_item
 from shop.services.unit_of_work import TransientStorageError
 from tests.factories import assert_money_invariants, balances, create_user
+
+
+def connection_errors() -> float:
+    return REGISTRY.get_sample_value("shop_db_connection_errors_total") or 0.0
 
 
 def kill_backend(engine: Engine, pid: int) -> None:
@@ -42,11 +48,14 @@ class TestConnectionLoss:
         dead = sa.create_engine(
             "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 1}
         )
+        metrics.watch_engine(dead, pool_size=0)
+        errors_before = connection_errors()
         retries: list[str] = []
         uow = SqlUnitOfWork(ConnectionScope(dead), retry_attempts=2, on_retry=retries.append)
         with pytest.raises(TransientStorageError):
             buy_item(uow, 1, "pen")
         assert retries == ["connection_failure"]
+        assert connection_errors() - errors_before == 2
 
 
 class TestClassification:

@@ -97,7 +97,7 @@ class TestRaces:
 
         def login(password: str) -> int | str:
             try:
-                return authenticate(sql_uow(engine), CHEAP_HASHER, name, password)
+                return authenticate(sql_uow(engine), CHEAP_HASHER, name, password).user_id
             except ShopError as error:
                 return type(error).__name__
 

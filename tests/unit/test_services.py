@@ -27,14 +27,16 @@ def uow() -> FakeUnitOfWork:
 
 
 def sign_up(uow: FakeUnitOfWork, name: str) -> int:
-    return authenticate(uow, FakeHasher(), name, "pw")
+    return authenticate(uow, FakeHasher(), name, "pw").user_id
 
 
 class TestAuthenticate:
     def test_first_login_creates_the_user_with_1000_coins(self, uow: FakeUnitOfWork) -> None:
-        user_id = sign_up(uow, "alice")
-        assert get_info(uow, user_id).coins == 1000
+        login = authenticate(uow, FakeHasher(), "alice", "pw")
+        assert login.created
+        assert get_info(uow, login.user_id).coins == 1000
         assert uow.commits == 1
+        assert not authenticate(uow, FakeHasher(), "alice", "pw").created
 
     def test_password_is_stored_hashed(self, uow: FakeUnitOfWork) -> None:
         user_id = sign_up(uow, "alice")
@@ -52,7 +54,7 @@ class TestAuthenticate:
             authenticate(uow, FakeHasher(), "alice", "wrong")
 
     def test_outdated_hash_is_replaced_on_login(self, uow: FakeUnitOfWork) -> None:
-        user_id = authenticate(uow, FakeHasher(prefix="old$"), "alice", "pw")
+        user_id = authenticate(uow, FakeHasher(prefix="old$"), "alice", "pw").user_id
         authenticate(uow, FakeHasher(prefix="new$"), "alice", "pw")
         assert uow.store.users[user_id].password_hash == "new$pw"
 
@@ -63,8 +65,9 @@ class TestAuthenticate:
                 uow.users.create("alice", "fake$pw", 1000)
                 return super().hash(password)
 
-        user_id = authenticate(uow, RacingHasher(), "alice", "pw")
-        assert user_id == uow.store.by_name("alice").id  # type: ignore[union-attr]
+        login = authenticate(uow, RacingHasher(), "alice", "pw")
+        assert not login.created
+        assert login.user_id == uow.store.by_name("alice").id  # type: ignore[union-attr]
         with pytest.raises(InvalidCredentials):
             authenticate(uow, RacingHasher(), "alice", "other")
 

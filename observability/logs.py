@@ -1,0 +1,110 @@
+"""structlog set-up: one JSON object per line (or console lines), secrets redacted.
+
+Imports only structlog, OpenTelemetry's API and the standard library, so the gunicorn
+master can use it for its own log lines without importing the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import re
+import sys
+from typing import Any
+
+import structlog
+from opentelemetry import trace
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+SECRET_KEYS = frozenset({"password", "token", "authorization", "secret", "jwt_secret", "cookie"})
+# A bearer credential or anything shaped like a JWT, wherever it hides in a message.
+SECRET_PATTERN = re.compile(r"(Bearer\s+)\S+|eyJ[\w-]+\.[\w-]+\.[\w-]*", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+
+def redact_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """Blank values under secret-looking keys and scrub tokens out of strings."""
+    for key, value in event.items():
+        if key.lower() in SECRET_KEYS:
+            event[key] = REDACTED
+        elif isinstance(value, str) and ("eyJ" in value or "earer" in value):
+            event[key] = SECRET_PATTERN.sub(_scrub, value)
+    return event
+
+
+def _scrub(match: re.Match[str]) -> str:
+    return f"{match.group(1)}{REDACTED}" if match.group(1) else REDACTED
+
+
+def add_trace_ids(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """Add the current span's ``trace_id`` (32 hex) and ``span_id`` (16 hex), if any."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
+
+
+def shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,
+        structlog.processors.format_exc_info,
+        redact_secrets,
+    ]
+
+
+def renderer(log_format: str) -> Processor:
+    if log_format == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=False)
+
+
+def logging_config(log_format: str, level: str) -> dict[str, Any]:
+    """Return a ``logging.config`` dict routing every stdlib logger through structlog."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "structlog": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    renderer(log_format),
+                ],
+                "foreign_pre_chain": shared_processors(),
+            }
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "structlog",
+                "stream": sys.stderr,
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": level, "propagate": False},
+            "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            "pgserver": {"level": "WARNING"},
+            "alembic.runtime.plugins": {"level": "WARNING"},
+        },
+    }
+
+
+def configure_logging(log_format: str, level: str) -> None:
+    """Configure structlog and the stdlib root logger for this process."""
+    logging.config.dictConfig(logging_config(log_format, level))
+    logging.captureWarnings(True)
+    structlog.configure(
+        processors=[
+            *shared_processors(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )

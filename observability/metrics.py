@@ -1,0 +1,146 @@
+"""Prometheus metrics: RED per route, business counters and database health.
+
+Under gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` is set (by the gunicorn config) before this
+module is imported, so every worker writes its samples to files and ``/metrics`` sums
+them; counters of dead workers stay in the files and survive restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from flask import Blueprint, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+# An exact 0.05 s edge, so the latency SLI (share of requests under 50 ms) is a plain bucket.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+
+HTTP_DURATION = Histogram(
+    "http_server_request_duration_seconds",
+    "Duration of HTTP server requests.",
+    ["http_request_method", "http_route", "http_response_status_code"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_ACTIVE = Gauge(
+    "http_server_active_requests",
+    "HTTP requests being served right now.",
+    multiprocess_mode="livesum",
+)
+
+PURCHASES = Counter("shop_purchases", "Items bought, by item.", ["item"])
+COINS_SPENT = Counter("shop_coins_spent", "Coins spent on merch.")
+TRANSFERS = Counter("shop_coin_transfers", "Successful coin transfers.")
+COINS_TRANSFERRED = Counter("shop_coins_transferred", "Coins moved between users.")
+USERS_CREATED = Counter("shop_users_created", "Users created by their first login.")
+AUTH_FAILURES = Counter("shop_auth_failures", "Refused logins and tokens, by reason.", ["reason"])
+REJECTIONS = Counter(
+    "shop_business_rejections", "Requests refused by a business rule, by reason.", ["reason"]
+)
+PASSWORD_HASH_DURATION = Histogram(
+    "shop_password_hash_duration_seconds",
+    "Time to hash or verify one password (argon2id).",
+    ["operation"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+
+DB_POOL_SIZE = Gauge(
+    "shop_db_pool_size", "Configured pooled connections, all workers.", multiprocess_mode="livesum"
+)
+DB_POOL_CHECKED_OUT = Gauge(
+    "shop_db_pool_checked_out",
+    "Pooled connections lent to requests right now, all workers.",
+    multiprocess_mode="livesum",
+)
+DB_TRANSACTION_DURATION = Histogram(
+    "shop_db_transaction_duration_seconds",
+    "Duration of database transactions, from BEGIN to COMMIT or ROLLBACK.",
+    ["outcome"],
+    buckets=LATENCY_BUCKETS,
+)
+DB_RETRIES = Counter(
+    "shop_db_retries", "Units of work retried after a transient database error.", ["reason"]
+)
+DB_CONNECTION_ERRORS = Counter(
+    "shop_db_connection_errors", "Failed connection attempts and connections lost mid-use."
+)
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def exposition() -> Response:
+    """Serve the samples of every worker, summed."""
+    registry: Any = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def count_retry(reason: str) -> None:
+    """Count one retried unit of work (the services' ``on_retry`` hook)."""
+    DB_RETRIES.labels(reason).inc()
+
+
+def watch_engine(engine: Engine, pool_size: int) -> None:
+    """Track pool use, transaction time and connection errors through SQLAlchemy events."""
+    DB_POOL_SIZE.inc(pool_size)
+    event.listen(engine, "checkout", lambda *_: DB_POOL_CHECKED_OUT.inc())
+    event.listen(engine, "checkin", lambda *_: DB_POOL_CHECKED_OUT.dec())
+    event.listen(engine, "begin", _began)
+    event.listen(engine, "commit", lambda conn: _ended(conn, "commit"))
+    event.listen(engine, "rollback", lambda conn: _ended(conn, "rollback"))
+    event.listen(engine, "handle_error", _failed)
+
+
+def _began(conn: Connection) -> None:
+    conn.info["shop_tx_started"] = time.perf_counter()
+
+
+def _ended(conn: Connection, outcome: str) -> None:
+    started = conn.info.pop("shop_tx_started", None)
+    if started is not None:
+        DB_TRANSACTION_DURATION.labels(outcome).observe(time.perf_counter() - started)
+
+
+def _failed(context: Any) -> None:
+    if context.is_disconnect or context.connection is None:
+        DB_CONNECTION_ERRORS.inc()
+
+
+def record_purchase(item: str, price: int) -> None:
+    PURCHASES.labels(item).inc()
+    COINS_SPENT.inc(price)
+
+
+def record_transfer(amount: int) -> None:
+    TRANSFERS.inc()
+    COINS_TRANSFERRED.inc(amount)
+
+
+def record_sign_up() -> None:
+    USERS_CREATED.inc()
+
+
+def record_refusal(reason: str) -> None:
+    """Count a refused request under auth failures or business rejections."""
+    if reason in AUTH_REASONS:
+        AUTH_FAILURES.labels(reason).inc()
+    else:
+        REJECTIONS.labels(reason).inc()
+
+
+AUTH_REASONS = frozenset({"invalid_credentials", "unknown_user", "missing_token", "invalid_token"})
