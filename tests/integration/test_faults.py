@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from prometheus_client import REGISTRY
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 
 from observability import metrics
