@@ -11,7 +11,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  .venv/bin/pip install --quiet -e .
+  .venv/bin/pip install --quiet -e '.[embedded]'
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 

@@ -17,7 +17,7 @@ def init_observability(app: Flask, settings: Settings, engine: Engine) -> None:
     Call before the engine opens its first connection: the psycopg instrumentation
     only sees connections made after it is installed.
     """
-    from observability import http, logs, metrics, profiling, tracing
+    from observability import http, logs, metrics, process, profiling, tracing
 
     logs.configure_logging(settings.log_format, settings.log_level)
     tracing.configure_tracing()
@@ -25,3 +25,4 @@ def init_observability(app: Flask, settings: Settings, engine: Engine) -> None:
     app.register_blueprint(metrics.bp)
     profiling.init_app(app, settings.debug_token)
     http.init_app(app)
+    process.start_sampling()

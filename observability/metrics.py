@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -24,6 +24,8 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+
+from shop.db.health import schema_status
 
 # An exact 0.05 s edge, so the latency SLI (share of requests under 50 ms) is a plain bucket.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
@@ -77,12 +79,27 @@ DB_CONNECTION_ERRORS = Counter(
     "shop_db_connection_errors", "Failed connection attempts and connections lost mid-use."
 )
 
+WORKER_STARTS = Counter("shop_worker_starts", "Worker processes started (restarts included).")
+WORKERS = Gauge("shop_workers", "Worker processes alive.", multiprocess_mode="livesum")
+PROCESS_CPU = Counter("shop_process_cpu_seconds", "CPU time used by worker processes.")
+PROCESS_MEMORY = Gauge(
+    "shop_process_resident_memory_bytes",
+    "Resident memory of each live worker (label pid).",
+    multiprocess_mode="liveall",
+)
+READY = Gauge(
+    "shop_ready",
+    "1 if the last readiness check (run at each scrape) passed, else 0.",
+    multiprocess_mode="livemostrecent",
+)
+
 bp = Blueprint("metrics", __name__)
 
 
 @bp.get("/metrics")
 def exposition() -> Response:
-    """Serve the samples of every worker, summed."""
+    """Serve the samples of every worker, summed; check readiness on the way."""
+    READY.set(1 if schema_status(current_app.extensions["shop"].engine) is None else 0)
     registry: Any = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from shop.settings import SettingsError
+
 log = logging.getLogger(__name__)
 
 DATABASE = "shop"  # created on first start, next to the default "postgres"
@@ -28,7 +30,13 @@ class EmbeddedPostgres:
             runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.environ["XDG_RUNTIME_DIR"] = str(runtime)
         logging.getLogger("pgserver").setLevel(logging.WARNING)
-        from pgserver.postgres_server import get_server  # only embedded mode needs it
+        try:
+            from pgserver.postgres_server import get_server  # only embedded mode needs it
+        except ImportError:
+            raise SettingsError(
+                "DATABASE_URL is not set and the embedded PostgreSQL is not installed "
+                "(pip install 'shop[embedded]', as ./run.sh does)"
+            ) from None
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
         mode = "delete" if self._delete_on_stop else "stop"
