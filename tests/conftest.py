@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from shop.db.embedded import EmbeddedPostgres
-from shop.db.engine import sqlalchemy_url
+from shop.db.engine import create_db_engine
 from shop.db.migrate import upgrade
 from shop.settings import Settings
 
@@ -38,8 +37,10 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    """Return a migrated engine with room for the race tests' threads."""
-    db_engine = sa.create_engine(sqlalchemy_url(database_url), pool_size=20, max_overflow=10)
+    """Return a migrated engine configured as the service's, with room for race threads."""
+    db_engine = create_db_engine(
+        Settings(database_url=database_url, jwt_secret=secrets.token_hex(32), db_pool_size=30)
+    )
     upgrade(db_engine)
     yield db_engine
     db_engine.dispose()

@@ -29,6 +29,9 @@ def create_db_engine(settings: Settings) -> Engine:
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=3600,
+        # Every use case is one SQL statement, which PostgreSQL runs as its own transaction:
+        # autocommit saves the BEGIN and COMMIT round trips (3 -> 1 per request).
+        isolation_level="AUTOCOMMIT",
         # Error messages would otherwise carry bound values such as password hashes into logs.
         hide_parameters=True,
         connect_args={"application_name": "shop", "connect_timeout": 5},

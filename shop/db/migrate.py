@@ -36,7 +36,8 @@ def current_revision(conn: Connection) -> str | None:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database to ``revision``; safe to call from many processes at once."""
     config = alembic_config()
-    with engine.connect() as conn:
+    # The service's engine is autocommit; migrations need real transactions (DDL included).
+    with engine.connect().execution_options(isolation_level="READ COMMITTED") as conn:
         conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
         conn.commit()
         try:

@@ -67,7 +67,13 @@ class ConnectionScope:
 
 
 class SqlUnitOfWork:
-    """A transaction with repositories bound to it; rolls back unless committed."""
+    """One transaction's worth of repositories on the request's connection.
+
+    The connection is in autocommit mode and every repository method is a single
+    statement, so each unit of work is exactly one PostgreSQL transaction that either
+    happens whole or not at all, in one round trip (no BEGIN/COMMIT). A unit that needs
+    two statements must not be written on this connection: tests count statements per use case.
+    """
 
     users: SqlUserRepository
     purchases: SqlPurchaseRepository

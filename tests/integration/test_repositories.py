@@ -33,21 +33,6 @@ class TestUsers:
 
 
 class TestUnitOfWork:
-    def test_rolls_back_unless_committed(self, engine: Engine) -> None:
-        name = random_username()
-        with sql_uow(engine) as uow:
-            uow.users.create(name, "h", 1000)
-        with sql_uow(engine) as uow:
-            assert uow.users.credentials(name) is None
-
-    def test_rolls_back_when_the_block_raises(self, engine: Engine) -> None:
-        name = random_username()
-        with pytest.raises(RuntimeError), sql_uow(engine) as uow:
-            uow.users.create(name, "h", 1000)
-            raise RuntimeError("boom")
-        with sql_uow(engine) as uow:
-            assert uow.users.credentials(name) is None
-
     def test_commit_outside_the_block_is_a_bug(self, engine: Engine) -> None:
         with pytest.raises(RuntimeError, match="outside"):
             sql_uow(engine).commit()
