@@ -20,6 +20,8 @@ STATUS_BY_ERROR: dict[type[domain.ShopError], int] = {
     domain.SelfTransfer: 400,
     domain.InsufficientFunds: 400,
     domain.InvalidCredentials: 401,
+    domain.MissingToken: 401,
+    domain.InvalidToken: 401,
     domain.UnknownUser: 401,
     domain.ServiceUnavailable: 503,
 }

@@ -49,6 +49,18 @@ class InvalidCredentials(ShopError):
     reason = "invalid_credentials"
 
 
+class MissingToken(ShopError):
+    """The request carries no bearer token."""
+
+    reason = "missing_token"
+
+
+class InvalidToken(ShopError):
+    """The bearer token is malformed, forged, of another algorithm, or expired."""
+
+    reason = "invalid_token"
+
+
 class UnknownUser(ShopError):
     """A valid token names a user that no longer exists."""
 

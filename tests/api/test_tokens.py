@@ -10,6 +10,7 @@ import jwt
 import pytest
 from flask.testing import FlaskClient
 
+from shop.domain.errors import InvalidToken
 from tests.api.conftest import Login
 
 PROTECTED = [
@@ -83,3 +84,34 @@ def test_token_of_a_user_that_does_not_exist_is_401(client: FlaskClient, jwt_sec
     token = forge(jwt_secret, sub="999999999")
     reply = client.get("/api/info", headers={"Authorization": f"Bearer {token}"})
     assert reply.status_code == 401
+
+
+def test_a_remembered_token_is_refused_once_it_expires(
+    client: FlaskClient, login: Login, jwt_secret: str
+) -> None:
+    user_id = jwt.decode(
+        login()["Authorization"].removeprefix("Bearer "), jwt_secret, algorithms=["HS256"]
+    )["sub"]
+    token = forge(jwt_secret, sub=user_id, exp=int(time.time()) + 1)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/info", headers=headers).status_code == 200  # verified, remembered
+    time.sleep(1.1)
+    reply = client.get("/api/info", headers=headers)
+    assert reply.status_code == 401
+    assert reply.json == {"errors": "token has expired"}
+
+
+def test_a_token_remembered_under_one_secret_is_refused_under_another(
+    client: FlaskClient, login: Login, jwt_secret: str
+) -> None:
+    from shop.api.tokens import verified
+
+    token = login()["Authorization"].removeprefix("Bearer ")
+    verified(token, jwt_secret)
+    with pytest.raises(InvalidToken):
+        verified(token, "another-secret-of-sufficient-length-0123456789")
+
+
+def test_a_refresh_token_is_not_an_access_token(client: FlaskClient, jwt_secret: str) -> None:
+    token = forge(jwt_secret, type="refresh")
+    assert client.get("/api/info", headers={"Authorization": f"Bearer {token}"}).status_code == 401
