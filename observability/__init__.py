@@ -20,9 +20,9 @@ def init_observability(app: Flask, settings: Settings, engine: Engine) -> None:
     from observability import http, logs, metrics, process, profiling, tracing
 
     logs.configure_logging(settings.log_format, settings.log_level)
-    tracing.configure_tracing()
+    traced = tracing.configure_tracing()
     metrics.watch_engine(engine, settings.db_pool_size)
     app.register_blueprint(metrics.bp)
     profiling.init_app(app, settings.debug_token)
-    http.init_app(app)
+    http.init_app(app, logs.access_logger(settings.log_format, settings.log_level), traced)
     process.start_sampling()

@@ -7,7 +7,7 @@ import time
 import uuid
 
 import structlog
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -19,8 +19,6 @@ UNOBSERVED_PREFIXES = ("/metrics", "/healthz", "/readyz", "/debug")
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "<unmatched>"
 REQUEST_ID = re.compile(r"[\w.-]{1,64}")
-
-access_log = structlog.get_logger("shop.access")
 
 
 def route_of() -> str:
@@ -39,9 +37,15 @@ def _start() -> None:
     g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     structlog.contextvars.bind_contextvars(request_id=g.request_id)
     g.obs_observed = not request.path.startswith(UNOBSERVED_PREFIXES)
+    g.obs_span = None
     if not g.obs_observed:
         return
     metrics.HTTP_ACTIVE.inc()
+    if current_app.extensions["obs_tracing"]:
+        _start_span()
+
+
+def _start_span() -> None:
     route = route_of()
     span = tracer().start_span(
         f"{method_of()} {route}",
@@ -72,29 +76,35 @@ def _finish(response: Response) -> Response:
         "duration_ms": round(elapsed * 1000, 3),
         "user_id": g.get("user_id"),
     }
-    if g.obs_observed:
-        metrics.HTTP_DURATION.labels(method_of(), route_of(), str(status)).observe(elapsed)
-        span = g.obs_span
+    access_log = current_app.extensions["obs_access_log"]
+    if not g.obs_observed:
+        access_log.debug("request", **fields)
+        return response
+    metrics.HTTP_DURATION.labels(method_of(), route_of(), str(status)).observe(elapsed)
+    span = g.obs_span
+    if span is not None:
         span.set_attribute("http.response.status_code", status)
         if status >= 500:
             span.set_status(Status(StatusCode.ERROR))
         if span.get_span_context().is_valid:
             response.headers["X-Trace-Id"] = format(span.get_span_context().trace_id, "032x")
-        access_log.info("request", **fields)
-    else:
-        access_log.debug("request", **fields)
+    access_log.info("request", **fields)
     return response
 
 
 def _teardown(_: BaseException | None) -> None:
     if g.get("obs_observed"):
         metrics.HTTP_ACTIVE.dec()
-        g.obs_span.end()
-        context.detach(g.obs_token)
+        if g.obs_span is not None:
+            g.obs_span.end()
+            context.detach(g.obs_token)
     structlog.contextvars.clear_contextvars()
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, access_log: object, tracing: bool) -> None:
+    """Install the hooks; without tracing no span is even started (no cost at all)."""
+    app.extensions["obs_access_log"] = access_log
+    app.extensions["obs_tracing"] = tracing
     app.before_request(_start)
     app.after_request(_finish)
     app.teardown_request(_teardown)

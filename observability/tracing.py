@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from opentelemetry import trace
 
 _configured = False
+_tracer: trace.Tracer | None = None
 
 
 def tracing_enabled(env: Mapping[str, str] | None = None) -> bool:
@@ -46,4 +47,8 @@ def configure_tracing() -> bool:
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer("shop")
+    """Return the shop's tracer (created once: the SDK builds a new one per call)."""
+    global _tracer
+    if _tracer is None:
+        _tracer = trace.get_tracer("shop")
+    return _tracer
