@@ -80,7 +80,7 @@ def seed_heavy_history(engine: Engine, ids: dict[int, int], transfers: int, peer
                 params = {"sender_id": ids[i % peers + 1], "recipient": HEAVY_USER, "amount": 1}
             else:
                 params = {"sender_id": heavy, "recipient": peer, "amount": 1}
-            conn.execute(TRANSFER, params)
+            conn.exec_driver_sql(TRANSFER, params)
             conn.commit()
             if i and i % 2000 == 0:
                 progress(f"  heavy history: {i:,}/{transfers:,} transfers")

@@ -32,6 +32,8 @@ def create_db_engine(settings: Settings) -> Engine:
         # Every use case is one SQL statement, which PostgreSQL runs as its own transaction:
         # autocommit saves the BEGIN and COMMIT round trips (3 -> 1 per request).
         isolation_level="AUTOCOMMIT",
+        # In autocommit no transaction can be open at check-in: skip the reset rollback.
+        pool_reset_on_return=None,
         # Error messages would otherwise carry bound values such as password hashes into logs.
         hide_parameters=True,
         connect_args={"application_name": "shop", "connect_timeout": 5},

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shop.domain.wallets import PurchaseOutcome
 
 # A conditional debit is race-free under READ COMMITTED: a concurrent buyer waits for
 # the row lock and re-checks `balance >= price` against the committed balance.
-BUY = sa.text(
-    """
+BUY = """
     WITH debit AS (
-        UPDATE users SET balance = balance - CAST(:price AS bigint)
-         WHERE id = :user_id AND balance >= CAST(:price AS bigint)
+        UPDATE users SET balance = balance - CAST(%(price)s AS bigint)
+         WHERE id = %(user_id)s AND balance >= CAST(%(price)s AS bigint)
         RETURNING id
     ), stock AS (
         INSERT INTO inventory (user_id, item, quantity, spent)
-        SELECT id, :item, 1, CAST(:price AS bigint) FROM debit
+        SELECT id, %(item)s, 1, CAST(%(price)s AS bigint) FROM debit
         ON CONFLICT (user_id, item) DO UPDATE
            SET quantity = inventory.quantity + 1, spent = inventory.spent + EXCLUDED.spent
     )
     SELECT EXISTS (SELECT 1 FROM debit) AS bought,
-           EXISTS (SELECT 1 FROM users WHERE id = :user_id) AS user_exists
+           EXISTS (SELECT 1 FROM users WHERE id = %(user_id)s) AS user_exists
     """
-)
 
 
 class SqlPurchaseRepository:
@@ -35,5 +32,5 @@ class SqlPurchaseRepository:
 
     def buy(self, user_id: int, item: str, price: int) -> PurchaseOutcome:
         params = {"user_id": user_id, "item": item, "price": price}
-        row = self._conn.execute(BUY, params).one()
+        row = self._conn.exec_driver_sql(BUY, params).one()
         return PurchaseOutcome(user_exists=row.user_exists, bought=row.bought)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shop.domain.wallets import TransferOutcome
@@ -14,41 +13,39 @@ from shop.domain.wallets import TransferOutcome
 #   2. `debit` subtracts only if two distinct rows were locked (the recipient exists
 #      and is someone else) and the committed balance covers the amount;
 #   3. `credit`, the ledger row and the per-pair total happen only after a debit.
-TRANSFER = sa.text(
-    """
+TRANSFER = """
     WITH recipient AS (
-        SELECT id FROM users WHERE username = :recipient
+        SELECT id FROM users WHERE username = %(recipient)s
     ), locked AS (
         SELECT count(*) AS n FROM (
             SELECT id FROM users
-             WHERE id = :sender_id OR id = (SELECT id FROM recipient)
+             WHERE id = %(sender_id)s OR id = (SELECT id FROM recipient)
              ORDER BY id
                FOR UPDATE
         ) AS ordered
     ), debit AS (
-        UPDATE users SET balance = balance - CAST(:amount AS bigint)
-         WHERE id = :sender_id
-           AND balance >= CAST(:amount AS bigint)
+        UPDATE users SET balance = balance - CAST(%(amount)s AS bigint)
+         WHERE id = %(sender_id)s
+           AND balance >= CAST(%(amount)s AS bigint)
            AND (SELECT n FROM locked) = 2
         RETURNING id
     ), credit AS (
-        UPDATE users SET balance = balance + CAST(:amount AS bigint)
+        UPDATE users SET balance = balance + CAST(%(amount)s AS bigint)
          WHERE id = (SELECT id FROM recipient) AND EXISTS (SELECT 1 FROM debit)
         RETURNING id
     ), ledger AS (
         INSERT INTO transfers (from_user_id, to_user_id, amount)
-        SELECT :sender_id, id, CAST(:amount AS bigint) FROM credit
+        SELECT %(sender_id)s, id, CAST(%(amount)s AS bigint) FROM credit
     ), totals AS (
         INSERT INTO transfer_totals (from_user_id, to_user_id, amount)
-        SELECT :sender_id, id, CAST(:amount AS bigint) FROM credit
+        SELECT %(sender_id)s, id, CAST(%(amount)s AS bigint) FROM credit
         ON CONFLICT (from_user_id, to_user_id)
         DO UPDATE SET amount = transfer_totals.amount + EXCLUDED.amount
     )
     SELECT (SELECT id FROM recipient) AS recipient_id,
-           EXISTS (SELECT 1 FROM users WHERE id = :sender_id) AS sender_exists,
+           EXISTS (SELECT 1 FROM users WHERE id = %(sender_id)s) AS sender_exists,
            EXISTS (SELECT 1 FROM credit) AS moved
     """
-)
 
 
 class SqlTransferRepository:
@@ -59,7 +56,7 @@ class SqlTransferRepository:
 
     def transfer(self, sender_id: int, recipient: str, amount: int) -> TransferOutcome:
         params = {"sender_id": sender_id, "recipient": recipient, "amount": amount}
-        row = self._conn.execute(TRANSFER, params).one()
+        row = self._conn.exec_driver_sql(TRANSFER, params).one()
         return TransferOutcome(
             sender_exists=row.sender_exists, recipient_id=row.recipient_id, moved=row.moved
         )

@@ -4,29 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shop.domain.wallets import CounterpartyTotal, Credentials, Holding, Wallet
 
-CREDENTIALS = sa.text("SELECT id, password_hash FROM users WHERE username = :username")
+CREDENTIALS = "SELECT id, password_hash FROM users WHERE username = %(username)s"
 
 # ON CONFLICT DO NOTHING makes concurrent first logins of one name create one row;
 # the losers get no row back and re-read the winner's.
-CREATE = sa.text(
-    """
+CREATE = """
     INSERT INTO users (username, password_hash, balance)
-    VALUES (:username, :password_hash, CAST(:balance AS bigint))
+    VALUES (%(username)s, %(password_hash)s, CAST(%(balance)s AS bigint))
     ON CONFLICT (username) DO NOTHING
     RETURNING id
     """
-)
 
-REPLACE_HASH = sa.text("UPDATE users SET password_hash = :password_hash WHERE id = :user_id")
+REPLACE_HASH = "UPDATE users SET password_hash = %(password_hash)s WHERE id = %(user_id)s"
 
 # One round trip: the per-pair totals table keeps this independent of history length.
-WALLET = sa.text(
-    """
+WALLET = """
     SELECT u.balance,
            (SELECT coalesce(json_agg(json_build_array(i.item, i.quantity) ORDER BY i.item), '[]')
               FROM inventory i WHERE i.user_id = u.id) AS inventory,
@@ -39,9 +35,8 @@ WALLET = sa.text(
               FROM transfer_totals t JOIN users c ON c.id = t.to_user_id
              WHERE t.from_user_id = u.id) AS sent
       FROM users u
-     WHERE u.id = :user_id
+     WHERE u.id = %(user_id)s
     """
-)
 
 
 class SqlUserRepository:
@@ -51,19 +46,21 @@ class SqlUserRepository:
         self._conn = conn
 
     def credentials(self, username: str) -> Credentials | None:
-        row = self._conn.execute(CREDENTIALS, {"username": username}).first()
+        row = self._conn.exec_driver_sql(CREDENTIALS, {"username": username}).first()
         return None if row is None else Credentials(row.id, row.password_hash)
 
     def create(self, username: str, password_hash: str, balance: int) -> int | None:
         params = {"username": username, "password_hash": password_hash, "balance": balance}
-        user_id: int | None = self._conn.execute(CREATE, params).scalar()
+        user_id: int | None = self._conn.exec_driver_sql(CREATE, params).scalar()
         return user_id
 
     def replace_password_hash(self, user_id: int, password_hash: str) -> None:
-        self._conn.execute(REPLACE_HASH, {"user_id": user_id, "password_hash": password_hash})
+        self._conn.exec_driver_sql(
+            REPLACE_HASH, {"user_id": user_id, "password_hash": password_hash}
+        )
 
     def wallet(self, user_id: int) -> Wallet | None:
-        row = self._conn.execute(WALLET, {"user_id": user_id}).first()
+        row = self._conn.exec_driver_sql(WALLET, {"user_id": user_id}).first()
         if row is None:
             return None
         return Wallet(

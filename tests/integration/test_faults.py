@@ -67,9 +67,7 @@ class TestClassification:
 
         def lock(first: int, second: int) -> None:
             try:
-                transactional = engine.connect().execution_options(
-                    isolation_level="READ COMMITTED"
-                )
+                transactional = engine.connect().execution_options(isolation_level="READ COMMITTED")
                 with transactional as conn, conn.begin():
                     update = sa.text("UPDATE users SET balance = balance WHERE id = :id")
                     conn.execute(update, {"id": first})
