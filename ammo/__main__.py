@@ -114,6 +114,50 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    from ammo.cost import cpu_seconds, postmaster_pid, process_tree
+
+    with ExitStack() as stack:
+        bench = Bench(args, stack)
+        ids = bench.users(args.users)
+        numbers = sorted(ids)
+        tokens = seed.mint_tokens(bench.settings, [ids[n] for n in numbers])
+        service = LocalService(
+            bench.database_url,
+            bench.settings.jwt_secret,
+            RESULTS / "service.log",
+            tracing=not args.no_tracing,
+            source=Path(args.source).resolve(),
+            extra_env=dict(item.split("=", 1) for item in args.env),
+        ).start()
+        stack.callback(service.stop)
+        users = Users(numbers, tokens, service.url.removeprefix("http://").encode())
+        drive(service.url, args.profile, users, args.rate, args.warmup)
+        app_pids = process_tree(service.pid)
+        db_root = postmaster_pid(bench.database_url)
+        db_pids = process_tree(db_root) if db_root else []
+        app_before, db_before = cpu_seconds(app_pids), cpu_seconds(db_pids)
+        result = drive(service.url, args.profile, users, args.rate, args.duration)
+        app_cpu = cpu_seconds(process_tree(service.pid)) - app_before
+        db_cpu = cpu_seconds(process_tree(db_root) if db_root else []) - db_before
+        run = to_json(args.profile, args.rate, result)
+        done = run["overall"]["count"]
+        cost = {
+            "label": args.label,
+            "source": args.source,
+            "app_cpu_us_per_request": app_cpu / done * 1e6,
+            "db_cpu_us_per_request": db_cpu / done * 1e6,
+        }
+        print(table(run), flush=True)
+        print(
+            f"{args.label}: service {cost['app_cpu_us_per_request']:.0f} us CPU/request, "
+            f"PostgreSQL {cost['db_cpu_us_per_request']:.0f} us CPU/request",
+            flush=True,
+        )
+        record(run | cost, "cost")
+    return 0
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         bench = Bench(args, stack)
@@ -211,6 +255,17 @@ def main(argv: list[str] | None = None) -> int:
     history.add_argument("--rate", type=float, default=200)
     history.add_argument("--duration", type=float, default=30)
     history.set_defaults(func=cmd_history)
+
+    cost = commands.add_parser("cost", help="CPU per request of service and PostgreSQL")
+    cost.add_argument("--profile", choices=sorted(PROFILES), default="info-heavy")
+    cost.add_argument("--rate", type=float, default=600)
+    cost.add_argument("--duration", type=float, default=30)
+    cost.add_argument("--warmup", type=float, default=10)
+    cost.add_argument("--users", type=int, default=100_000)
+    cost.add_argument("--source", default=str(ROOT), help="a checkout of the service to measure")
+    cost.add_argument("--env", action="append", default=[], help="KEY=VALUE for the service")
+    cost.add_argument("--label", default="current")
+    cost.set_defaults(func=cmd_cost)
 
     pgbench = commands.add_parser("pgbench", help="the service's SQL straight into PostgreSQL")
     pgbench.add_argument("--users", type=int, default=100_000)

@@ -32,7 +32,13 @@ class LocalService:
     tracing: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    source: Path = ROOT
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        """The server's pid (``shop serve`` execs gunicorn: this is its master)."""
+        return self._processes[-1].pid
 
     @property
     def url(self) -> str:
@@ -45,7 +51,7 @@ class LocalService:
             "JWT_SECRET": self.jwt_secret,
             "PORT": str(self.port),
             "LOG_FORMAT": "json",
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(self.source),
             **self.extra_env,
         }
         if self.tracing:
@@ -55,7 +61,11 @@ class LocalService:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             server = subprocess.Popen(  # noqa: S603 - fixed command
-                [sys.executable, "-m", "shop", "serve"], env=env, cwd=ROOT, stdout=log, stderr=log
+                [sys.executable, "-m", "shop", "serve"],
+                env=env,
+                cwd=self.source,
+                stdout=log,
+                stderr=log,
             )
         self._processes.append(server)
         self._wait_ready(server)
