@@ -77,10 +77,15 @@ class Bench:
             self.settings.jwt_secret,
             RESULTS / "service.log",
             tracing=not self.args.no_tracing,
+            extra_env=service_env(self.args),
         ).start()
         self.stack.callback(service.stop)
         seed.progress(f"service up at {service.url} (log: {RESULTS / 'service.log'})")
         return service.url
+
+
+def service_env(args: argparse.Namespace) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in args.env)
 
 
 def drive(url: str, profile: str, users: Users, rate: float, duration: float) -> Any:
@@ -128,7 +133,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
             RESULTS / "service.log",
             tracing=not args.no_tracing,
             source=Path(args.source).resolve(),
-            extra_env=dict(item.split("=", 1) for item in args.env),
+            extra_env=service_env(args),
         ).start()
         stack.callback(service.stop)
         users = Users(numbers, tokens, service.url.removeprefix("http://").encode())
@@ -237,6 +242,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="start the service without an OTLP endpoint (default: with one)",
     )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the service it starts (repeatable)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="drive a profile at fixed arrival rates")
@@ -263,7 +275,6 @@ def main(argv: list[str] | None = None) -> int:
     cost.add_argument("--warmup", type=float, default=10)
     cost.add_argument("--users", type=int, default=100_000)
     cost.add_argument("--source", default=str(ROOT), help="a checkout of the service to measure")
-    cost.add_argument("--env", action="append", default=[], help="KEY=VALUE for the service")
     cost.add_argument("--label", default="current")
     cost.set_defaults(func=cmd_cost)
 
