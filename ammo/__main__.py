@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -204,8 +205,22 @@ def cmd_pgbench(args: argparse.Namespace) -> int:
 
     with ExitStack() as stack:
         bench = Bench(args, stack)
-        bench.users(args.users)
-        print(run_pgbench(bench.database_url, args.users, args.clients, args.duration), flush=True)
+        ids = bench.users(args.users)
+        seeded = range(min(ids.values()), max(ids.values()) + 1)
+        if len(seeded) != args.users:
+            raise SystemExit("seeded user ids are not contiguous; use a fresh --data-dir")
+        report = run_pgbench(bench.database_url, args.users, args.clients, args.duration, seeded)
+        print(report, flush=True)
+        tps = re.search(r"tps = ([\d.]+)", report)
+        record(
+            {
+                "pgbench_tps": float(tps.group(1)) if tps else None,
+                "clients": args.clients,
+                "users": args.users,
+                "duration_s": args.duration,
+            },
+            "pgbench",
+        )
         print("invariants:", check_money(bench.engine), flush=True)
     return 0
 
