@@ -200,6 +200,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from ammo.summary import summary
+
+    print(summary(RESULTS))
+    return 0
+
+
 def cmd_pgbench(args: argparse.Namespace) -> int:
     from ammo.pgbench import run_pgbench
 
@@ -301,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
 
     plot = commands.add_parser("plot", help="latency-vs-rate PNGs from ammo/results")
     plot.set_defaults(func=cmd_plot)
+
+    summary = commands.add_parser("summary", help="markdown tables of ammo/results")
+    summary.set_defaults(func=cmd_summary)
 
     tank = commands.add_parser("tank-ammo", help="write phantom ammo for yandex-tank")
     tank.add_argument("--profile", choices=sorted(PROFILES), default="info-heavy")

@@ -30,6 +30,7 @@ def scripts() -> dict[str, str]:
         "amount": "1",
         "item": "'pen'",
         "price": "10",
+        "attempt": "gen_random_uuid()",
     }
 
     def bind(sql: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+import uuid
 
 import sqlalchemy as sa
 from flask import Flask
@@ -80,6 +81,7 @@ def seed_heavy_history(engine: Engine, ids: dict[int, int], transfers: int, peer
                 params = {"sender_id": ids[i % peers + 1], "recipient": HEAVY_USER, "amount": 1}
             else:
                 params = {"sender_id": heavy, "recipient": peer, "amount": 1}
+            params["attempt"] = uuid.uuid4()
             conn.exec_driver_sql(TRANSFER, params)
             conn.commit()
             if i and i % 2000 == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
+from uuid import UUID
 
 from shop.domain.wallets import (
     CounterpartyTotal,
@@ -33,6 +34,7 @@ class FakeStore:
 
     def __init__(self) -> None:
         self.users: dict[int, FakeUser] = {}
+        self.attempts: set[UUID] = set()
 
     def by_name(self, username: str) -> FakeUser | None:
         return next((u for u in self.users.values() if u.username == username), None)
@@ -73,12 +75,15 @@ class FakePurchaseRepository:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
 
-    def buy(self, user_id: int, item: str, price: int) -> PurchaseOutcome:
+    def buy(self, user_id: int, item: str, price: int, attempt: UUID) -> PurchaseOutcome:
+        if attempt in self.store.attempts:
+            return PurchaseOutcome(user_exists=True, bought=True)
         user = self.store.users.get(user_id)
         if user is None or user.balance < price:
             return PurchaseOutcome(user_exists=user is not None, bought=False)
         user.balance -= price
         user.inventory[item] = user.inventory.get(item, 0) + 1
+        self.store.attempts.add(attempt)
         return PurchaseOutcome(user_exists=True, bought=True)
 
 
@@ -86,7 +91,11 @@ class FakeTransferRepository:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
 
-    def transfer(self, sender_id: int, recipient: str, amount: int) -> TransferOutcome:
+    def transfer(
+        self, sender_id: int, recipient: str, amount: int, attempt: UUID
+    ) -> TransferOutcome:
+        if attempt in self.store.attempts:
+            return TransferOutcome(True, None, moved=True)
         sender = self.store.users.get(sender_id)
         target = self.store.by_name(recipient)
         target_id = None if target is None else target.id
@@ -96,6 +105,7 @@ class FakeTransferRepository:
         target.balance += amount
         sender.sent[target.id] = sender.sent.get(target.id, 0) + amount
         target.received[sender.id] = target.received.get(sender.id, 0) + amount
+        self.store.attempts.add(attempt)
         return TransferOutcome(True, target.id, moved=True)
 
 

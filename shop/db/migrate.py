@@ -7,7 +7,6 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
@@ -29,8 +28,15 @@ def head_revision() -> str | None:
 
 
 def current_revision(conn: Connection) -> str | None:
-    """Return the revision the database is at (None before the first migration)."""
-    return MigrationContext.configure(conn).get_current_revision()
+    """Return the revision the database is at (None before the first migration).
+
+    Read directly: alembic's MigrationContext logs two INFO lines per call, and readiness
+    is checked at every scrape.
+    """
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    version: str | None = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    return version
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Connection
+from uuid import UUID
 
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from shop.db.errors import violated
 from shop.domain.wallets import PurchaseOutcome
 
 # A conditional debit is race-free under READ COMMITTED: a concurrent buyer waits for
@@ -18,6 +22,9 @@ BUY = """
         SELECT id, %(item)s, 1, CAST(%(price)s AS bigint) FROM debit
         ON CONFLICT (user_id, item) DO UPDATE
            SET quantity = inventory.quantity + 1, spent = inventory.spent + EXCLUDED.spent
+    ), ledger AS (
+        INSERT INTO purchases (attempt, user_id, item, price)
+        SELECT %(attempt)s, id, %(item)s, CAST(%(price)s AS bigint) FROM debit
     )
     SELECT EXISTS (SELECT 1 FROM debit) AS bought,
            EXISTS (SELECT 1 FROM users WHERE id = %(user_id)s) AS user_exists
@@ -30,7 +37,12 @@ class SqlPurchaseRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def buy(self, user_id: int, item: str, price: int) -> PurchaseOutcome:
-        params = {"user_id": user_id, "item": item, "price": price}
-        row = self._conn.exec_driver_sql(BUY, params).one()
+    def buy(self, user_id: int, item: str, price: int, attempt: UUID) -> PurchaseOutcome:
+        params = {"user_id": user_id, "item": item, "price": price, "attempt": attempt}
+        try:
+            row = self._conn.exec_driver_sql(BUY, params).one()
+        except IntegrityError as error:
+            if violated(error) != "purchases_pkey":
+                raise
+            return PurchaseOutcome(user_exists=True, bought=True)  # an earlier try committed
         return PurchaseOutcome(user_exists=row.user_exists, bought=row.bought)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Connection
+from uuid import UUID
 
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from shop.db.errors import violated
 from shop.domain.wallets import TransferOutcome
 
 # One statement, one round trip. The order of work is forced by one-time filters
@@ -34,8 +38,8 @@ TRANSFER = """
          WHERE id = (SELECT id FROM recipient) AND EXISTS (SELECT 1 FROM debit)
         RETURNING id
     ), ledger AS (
-        INSERT INTO transfers (from_user_id, to_user_id, amount)
-        SELECT %(sender_id)s, id, CAST(%(amount)s AS bigint) FROM credit
+        INSERT INTO transfers (from_user_id, to_user_id, amount, attempt)
+        SELECT %(sender_id)s, id, CAST(%(amount)s AS bigint), %(attempt)s FROM credit
     ), totals AS (
         INSERT INTO transfer_totals (from_user_id, to_user_id, amount)
         SELECT %(sender_id)s, id, CAST(%(amount)s AS bigint) FROM credit
@@ -54,9 +58,18 @@ class SqlTransferRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def transfer(self, sender_id: int, recipient: str, amount: int) -> TransferOutcome:
+    def transfer(
+        self, sender_id: int, recipient: str, amount: int, attempt: UUID
+    ) -> TransferOutcome:
         params = {"sender_id": sender_id, "recipient": recipient, "amount": amount}
-        row = self._conn.exec_driver_sql(TRANSFER, params).one()
+        params["attempt"] = attempt
+        try:
+            row = self._conn.exec_driver_sql(TRANSFER, params).one()
+        except IntegrityError as error:
+            if violated(error) != "transfers_attempt_key":
+                raise
+            # An earlier try of this very request committed: the coins moved once.
+            return TransferOutcome(sender_exists=True, recipient_id=None, moved=True)
         return TransferOutcome(
             sender_exists=row.sender_exists, recipient_id=row.recipient_id, moved=row.moved
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 from shop.domain import rules
 from shop.domain.errors import InsufficientFunds, SelfTransfer, UnknownRecipient, UnknownUser
 from shop.domain.wallets import TransferOutcome
@@ -12,10 +14,11 @@ def send_coins(uow: UnitOfWork, sender_id: int, recipient: str, amount: int) -> 
     """Move ``amount`` coins from the sender to ``recipient``, or change nothing."""
     recipient = rules.normalize_username(recipient, field="toUser")
     rules.check_amount(amount)
+    attempt = uuid4()  # the same on every retry: a retry after a lost commit is a no-op
 
     def work() -> TransferOutcome:
         with uow:
-            outcome = uow.transfers.transfer(sender_id, recipient, amount)
+            outcome = uow.transfers.transfer(sender_id, recipient, amount, attempt)
             uow.commit()
             return outcome
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self, TypeVar
+from uuid import UUID
 
 from tenacity import (
     RetryCallState,
@@ -38,11 +39,17 @@ class UserRepository(Protocol):
 
 
 class PurchaseRepository(Protocol):
-    def buy(self, user_id: int, item: str, price: int) -> PurchaseOutcome: ...
+    def buy(self, user_id: int, item: str, price: int, attempt: UUID) -> PurchaseOutcome:
+        """Debit and record one item; an ``attempt`` already recorded reports success."""
+        ...
 
 
 class TransferRepository(Protocol):
-    def transfer(self, sender_id: int, recipient: str, amount: int) -> TransferOutcome: ...
+    def transfer(
+        self, sender_id: int, recipient: str, amount: int, attempt: UUID
+    ) -> TransferOutcome:
+        """Move coins once per ``attempt``; an attempt already recorded reports success."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -1,0 +1,89 @@
+"""A write retried after its commit was lost applies once: attempt ids make retries safe.
+
+With one statement per request in autocommit, a connection that drops while the
+statement runs leaves the outcome unknown to us; the service retries with the same
+attempt id, and the ledger's unique key turns a duplicate into "already done".
+"""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+
+from sqlalchemy.engine import Engine
+
+from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork
+from shop.services.purchases import buy_item
+from shop.services.transfers import send_coins
+from shop.services.unit_of_work import TransientStorageError
+from tests.factories import assert_money_invariants, balances, create_user, sql_uow
+
+
+class CommitThenLoseConnection(SqlUnitOfWork):
+    """The first unit of work commits, then reports a lost connection, as a dropped
+    socket after the server's commit would."""
+
+    lost = False
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        super().__exit__(exc_type, exc, tb)
+        if exc is None and not self.lost:
+            self.lost = True
+            raise TransientStorageError("connection_lost")
+
+
+def flaky_uow(engine: Engine, retries: list[str]) -> CommitThenLoseConnection:
+    return CommitThenLoseConnection(
+        ConnectionScope(engine), on_retry=retries.append, release_after_each=True
+    )
+
+
+class TestRepositories:
+    def test_a_repeated_purchase_attempt_is_reported_done_and_charged_once(
+        self, engine: Engine
+    ) -> None:
+        user, _ = create_user(engine)
+        attempt = uuid.uuid4()
+        for _ in range(2):
+            with sql_uow(engine) as uow:
+                outcome = uow.purchases.buy(user, "cup", 20, attempt)
+                uow.commit()
+            assert outcome.bought
+        assert balances(engine, [user]) == {user: 980}
+
+    def test_a_repeated_transfer_attempt_is_reported_done_and_moves_coins_once(
+        self, engine: Engine
+    ) -> None:
+        alice, _ = create_user(engine)
+        bob, bob_name = create_user(engine)
+        attempt = uuid.uuid4()
+        for _ in range(2):
+            with sql_uow(engine) as uow:
+                outcome = uow.transfers.transfer(alice, bob_name, 30, attempt)
+                uow.commit()
+            assert outcome.moved
+        assert balances(engine, [alice, bob]) == {alice: 970, bob: 1030}
+
+
+class TestServicesAfterALostCommit:
+    def test_buy_retries_and_charges_once(self, engine: Engine) -> None:
+        user, _ = create_user(engine)
+        retries: list[str] = []
+        buy_item(flaky_uow(engine, retries), user, "book")
+        assert retries == ["connection_lost"]
+        assert balances(engine, [user]) == {user: 950}
+        assert_money_invariants(engine, [user])
+
+    def test_send_retries_and_moves_coins_once(self, engine: Engine) -> None:
+        alice, _ = create_user(engine)
+        bob, bob_name = create_user(engine)
+        retries: list[str] = []
+        send_coins(flaky_uow(engine, retries), alice, bob_name, 100)
+        assert retries == ["connection_lost"]
+        assert balances(engine, [alice, bob]) == {alice: 900, bob: 1100}
+        assert_money_invariants(engine, [alice, bob])
