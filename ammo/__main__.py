@@ -51,7 +51,7 @@ def parse_rates(text: str) -> list[float]:
 class Bench:
     """The database, settings, seeded users and (unless --url) the service for a session."""
 
-    def __init__(self, args: argparse.Namespace, stack: ExitStack) -> None:
+    def __init__(self, args: argparse.Namespace, stack: ExitStack, migrate: bool = True) -> None:
         self.args = args
         data_dir = Path(args.data_dir)
         if args.database_url:
@@ -64,7 +64,8 @@ class Bench:
         self.settings = Settings(database_url=self.database_url, jwt_secret=secret)
         self.engine = sa.create_engine(sqlalchemy_url(self.database_url))
         stack.callback(self.engine.dispose)
-        upgrade(self.engine)
+        if migrate:  # else the service under test migrates to its own head
+            upgrade(self.engine)
         self.stack = stack
 
     def users(self, count: int) -> dict[int, int]:
@@ -124,10 +125,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     from ammo.cost import cpu_seconds, postmaster_pid, process_tree
 
     with ExitStack() as stack:
-        bench = Bench(args, stack)
-        ids = bench.users(args.users)
-        numbers = sorted(ids)
-        tokens = seed.mint_tokens(bench.settings, [ids[n] for n in numbers])
+        bench = Bench(args, stack, migrate=False)
         service = LocalService(
             bench.database_url,
             bench.settings.jwt_secret,
@@ -137,6 +135,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
             extra_env=service_env(args),
         ).start()
         stack.callback(service.stop)
+        ids = bench.users(args.users)
+        numbers = sorted(ids)
+        tokens = seed.mint_tokens(bench.settings, [ids[n] for n in numbers])
         users = Users(numbers, tokens, service.url.removeprefix("http://").encode())
         drive(service.url, args.profile, users, args.rate, args.warmup)
         app_pids = process_tree(service.pid)

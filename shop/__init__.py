@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         time_cost=settings.password_hash_time_cost,
         memory_kib=settings.password_hash_memory_kib,
         offload=offload_for_runtime(),
+        concurrency=settings.password_hash_concurrency,
+        queue=settings.password_hash_queue,
     )
     wired = context.Shop(settings=settings, engine=engine, hasher=hasher, on_retry=count_retry)
     context.init_app(app, wired)

@@ -36,6 +36,8 @@ class Settings:
     max_content_length: int = 16 * 1024
     password_hash_time_cost: int = 2
     password_hash_memory_kib: int = 19 * 1024
+    password_hash_concurrency: int = 1
+    password_hash_queue: int = 32
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -43,9 +45,12 @@ class Settings:
         check_secret(self.jwt_secret)
         if self.log_format not in ("json", "console"):
             raise SettingsError("LOG_FORMAT must be 'json' or 'console'")
-        for name in ("port", "jwt_ttl_seconds", "web_concurrency", "db_pool_size"):
+        positive = ("port", "jwt_ttl_seconds", "web_concurrency", "db_pool_size")
+        for name in (*positive, "password_hash_concurrency"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name.upper()} must be a positive integer")
+        if self.password_hash_queue < 0:
+            raise SettingsError("PASSWORD_HASH_QUEUE must not be negative")
         if self.db_retry_attempts < 1:
             raise SettingsError("DB_RETRY_ATTEMPTS must be at least 1")
 
@@ -75,6 +80,8 @@ class Settings:
             max_content_length=_int(env, "MAX_CONTENT_LENGTH", 16 * 1024),
             password_hash_time_cost=_int(env, "PASSWORD_HASH_TIME_COST", 2),
             password_hash_memory_kib=_int(env, "PASSWORD_HASH_MEMORY_KIB", 19 * 1024),
+            password_hash_concurrency=_int(env, "PASSWORD_HASH_CONCURRENCY", 1),
+            password_hash_queue=_int(env, "PASSWORD_HASH_QUEUE", 32),
         )
 
 

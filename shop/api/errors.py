@@ -23,8 +23,11 @@ STATUS_BY_ERROR: dict[type[domain.ShopError], int] = {
     domain.MissingToken: 401,
     domain.InvalidToken: 401,
     domain.UnknownUser: 401,
+    domain.TooManyLogins: 429,
     domain.ServiceUnavailable: 503,
 }
+# Statuses that tell the client to come back: they carry Retry-After.
+RETRY_LATER = frozenset({429, 503})
 
 
 def error_response(message: str, status: int) -> tuple[Response, int]:
@@ -34,7 +37,10 @@ def error_response(message: str, status: int) -> tuple[Response, int]:
 
 def _shop_error(error: domain.ShopError) -> tuple[Response, int]:
     metrics.record_refusal(error.reason)
-    return error_response(error.message, STATUS_BY_ERROR.get(type(error), 400))
+    response, status = error_response(error.message, STATUS_BY_ERROR.get(type(error), 400))
+    if status in RETRY_LATER:
+        response.headers["Retry-After"] = "1"
+    return response, status
 
 
 def _http_error(error: HTTPException) -> tuple[Response, int]:

@@ -19,7 +19,7 @@ from shop.domain.wallets import TransferOutcome
 #   3. `credit`, the ledger row and the per-pair total happen only after a debit.
 TRANSFER = """
     WITH recipient AS (
-        SELECT id FROM users WHERE username = %(recipient)s
+        SELECT id, username FROM users WHERE username = %(recipient)s
     ), locked AS (
         SELECT count(*) AS n FROM (
             SELECT id FROM users
@@ -32,17 +32,18 @@ TRANSFER = """
          WHERE id = %(sender_id)s
            AND balance >= CAST(%(amount)s AS bigint)
            AND (SELECT n FROM locked) = 2
-        RETURNING id
+        RETURNING id, username
     ), credit AS (
         UPDATE users SET balance = balance + CAST(%(amount)s AS bigint)
          WHERE id = (SELECT id FROM recipient) AND EXISTS (SELECT 1 FROM debit)
-        RETURNING id
+        RETURNING id, username
     ), ledger AS (
         INSERT INTO transfers (from_user_id, to_user_id, amount, attempt)
         SELECT %(sender_id)s, id, CAST(%(amount)s AS bigint), %(attempt)s FROM credit
     ), totals AS (
-        INSERT INTO transfer_totals (from_user_id, to_user_id, amount)
-        SELECT %(sender_id)s, id, CAST(%(amount)s AS bigint) FROM credit
+        INSERT INTO transfer_totals (from_user_id, to_user_id, amount, from_username, to_username)
+        SELECT %(sender_id)s, c.id, CAST(%(amount)s AS bigint), d.username, c.username
+          FROM credit c, debit d
         ON CONFLICT (from_user_id, to_user_id)
         DO UPDATE SET amount = transfer_totals.amount + EXCLUDED.amount
     )

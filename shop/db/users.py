@@ -26,14 +26,12 @@ WALLET = """
     SELECT u.balance,
            (SELECT coalesce(json_agg(json_build_array(i.item, i.quantity) ORDER BY i.item), '[]')
               FROM inventory i WHERE i.user_id = u.id) AS inventory,
-           (SELECT coalesce(json_agg(json_build_array(c.username, t.amount)
-                                     ORDER BY c.username), '[]')
-              FROM transfer_totals t JOIN users c ON c.id = t.from_user_id
-             WHERE t.to_user_id = u.id) AS received,
-           (SELECT coalesce(json_agg(json_build_array(c.username, t.amount)
-                                     ORDER BY c.username), '[]')
-              FROM transfer_totals t JOIN users c ON c.id = t.to_user_id
-             WHERE t.from_user_id = u.id) AS sent
+           (SELECT coalesce(json_agg(json_build_array(t.from_username, t.amount)
+                                     ORDER BY t.from_username), '[]')
+              FROM transfer_totals t WHERE t.to_user_id = u.id) AS received,
+           (SELECT coalesce(json_agg(json_build_array(t.to_username, t.amount)
+                                     ORDER BY t.to_username), '[]')
+              FROM transfer_totals t WHERE t.from_user_id = u.id) AS sent
       FROM users u
      WHERE u.id = %(user_id)s
     """

@@ -67,6 +67,12 @@ class UnknownUser(ShopError):
     reason = "unknown_user"
 
 
+class TooManyLogins(ShopError):
+    """More logins are waiting for a password hash than this worker will queue."""
+
+    reason = "too_many_logins"
+
+
 class ServiceUnavailable(ShopError):
     """The database stayed unreachable through every retry."""
 

@@ -10,6 +10,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 
 from shop.api import context
+from shop.domain.errors import TooManyLogins
+from tests.factories import random_username
 
 
 class TestErrorShape:
@@ -60,6 +62,23 @@ class TestErrorShape:
         assert reply.status_code == 503
         assert reply.headers["Retry-After"] == "1"
         assert "temporarily unavailable" in reply.json["errors"]  # type: ignore[index]
+
+    def test_a_login_storm_beyond_the_hash_queue_is_429_with_retry_after(
+        self, fresh_app: Flask
+    ) -> None:
+        class BusyHasher:
+            def hash(self, password: str) -> str:
+                raise TooManyLogins("too many logins in progress, retry shortly")
+
+            verify = needs_rehash = hash  # never reached
+
+        wired = fresh_app.extensions["shop"]
+        fresh_app.extensions["shop"] = context.Shop(wired.settings, wired.engine, BusyHasher())
+        body = {"username": random_username(), "password": "p"}
+        reply = fresh_app.test_client().post("/api/auth", json=body)
+        assert reply.status_code == 429
+        assert reply.headers["Retry-After"] == "1"
+        assert reply.json == {"errors": "too many logins in progress, retry shortly"}
 
 
 class TestHealth:

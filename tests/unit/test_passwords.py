@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pytest
+
+from shop.domain.errors import TooManyLogins
 from shop.security.passwords import Argon2Hasher, offload_for_runtime, run_inline
 
 FAST = Argon2Hasher(time_cost=1, memory_kib=1024)
@@ -38,3 +44,28 @@ class TestArgon2Hasher:
 
 def test_without_gevent_patching_hashes_run_inline() -> None:
     assert offload_for_runtime() is run_inline
+
+
+def test_logins_beyond_concurrency_and_queue_are_refused_at_once() -> None:
+    release, started = threading.Event(), threading.Event()
+
+    def blocking(fn, *args):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(5)
+        return fn(*args)
+
+    hasher = Argon2Hasher(time_cost=1, memory_kib=1024, offload=blocking, concurrency=1, queue=1)
+    running = threading.Thread(target=hasher.hash, args=("a",))
+    running.start()
+    assert started.wait(5)
+    waiting = threading.Thread(target=hasher.hash, args=("b",))
+    waiting.start()
+    deadline = time.monotonic() + 5
+    while hasher._admitted < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(TooManyLogins):
+        hasher.hash("c")
+    release.set()
+    running.join(5)
+    waiting.join(5)
+    assert hasher.verify(hasher.hash("d"), "d")  # capacity comes back

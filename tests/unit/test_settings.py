@@ -69,6 +69,8 @@ class TestFromEnv:
             ({"DB_POOL_TIMEOUT": "soon"}, "DB_POOL_TIMEOUT must be a number"),
             ({"DB_RETRY_ATTEMPTS": "0"}, "at least 1"),
             ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+            ({"PASSWORD_HASH_CONCURRENCY": "0"}, "PASSWORD_HASH_CONCURRENCY"),
+            ({"PASSWORD_HASH_QUEUE": "-1"}, "PASSWORD_HASH_QUEUE"),
         ],
     )
     def test_refuses_a_bad_environment(self, overrides: dict[str, str], message: str) -> None:
