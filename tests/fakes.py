@@ -121,6 +121,7 @@ class FakeUnitOfWork:
         self.commits = 0
         self.failures_to_inject = 0
         self.retries: list[str] = []
+        self.detached = 0
 
     def __enter__(self) -> Self:
         if self.failures_to_inject:
@@ -141,6 +142,9 @@ class FakeUnitOfWork:
 
     def on_retry(self, reason: str) -> None:
         self.retries.append(reason)
+
+    def detach(self) -> None:
+        self.detached += 1
 
 
 class FakeHasher:

@@ -139,6 +139,10 @@ class SqlUnitOfWork:
             self._span.set_status(trace.StatusCode.ERROR)
         self._span.end()
 
+    def detach(self) -> None:
+        """Return the request's connection to the pool; the next unit takes one again."""
+        self._connections.release()
+
     def on_retry(self, reason: str) -> None:
         if self._on_retry is not None:
             self._on_retry(reason)

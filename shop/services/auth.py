@@ -22,13 +22,15 @@ class Login:
 def authenticate(uow: UnitOfWork, hasher: PasswordHasher, username: str, password: str) -> Login:
     """Log in with these credentials, creating the user if the name is new.
 
-    Hashing runs outside any transaction so a slow hash never holds row locks.
+    Hashing runs outside any transaction, and with the request's pooled connection given
+    back: a login storm must not hold every connection while it waits for the CPU.
     Concurrent first logins race on the unique username: the loser re-reads
     the winner's row and verifies against it.
     """
     username = rules.normalize_username(username)
     rules.check_password(password)
     stored = with_retries(uow, lambda: _credentials(uow, username))
+    uow.detach()
     if stored is None:
         created = _create(uow, username, hasher.hash(password))
         if created is not None:

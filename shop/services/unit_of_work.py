@@ -80,6 +80,10 @@ class UnitOfWork(Protocol):
 
     def on_retry(self, reason: str) -> None: ...
 
+    def detach(self) -> None:
+        """Give back pooled resources before slow work that needs no database."""
+        ...
+
 
 def with_retries(uow: UnitOfWork, work: Callable[[], T]) -> T:
     """Run ``work`` (which opens ``uow`` itself) again on transient storage errors.

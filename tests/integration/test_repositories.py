@@ -89,3 +89,31 @@ class TestSchemaGuards:
         user_id, _ = create_user(engine)
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
             conn.execute(sa.text("UPDATE users SET balance = -1 WHERE id = :id"), {"id": user_id})
+
+
+class TestLoginsHoldNoConnectionWhileHashing:
+    def test_the_pool_has_the_connection_back_during_the_hash(self, engine: Engine) -> None:
+        from shop.services.auth import authenticate
+        from tests.factories import CHEAP_HASHER
+
+        scope = ConnectionScope(engine)
+        seen: list[int] = []
+
+        class WatchingHasher:
+            def hash(self, password: str) -> str:
+                seen.append(engine.pool.checkedout())  # type: ignore[attr-defined]
+                return CHEAP_HASHER.hash(password)
+
+            def verify(self, password_hash: str, password: str) -> bool:
+                seen.append(engine.pool.checkedout())  # type: ignore[attr-defined]
+                return CHEAP_HASHER.verify(password_hash, password)
+
+            def needs_rehash(self, password_hash: str) -> bool:
+                return False
+
+        before = engine.pool.checkedout()  # type: ignore[attr-defined]
+        name = random_username()
+        authenticate(SqlUnitOfWork(scope), WatchingHasher(), name, "pw")
+        authenticate(SqlUnitOfWork(scope), WatchingHasher(), name, "pw")
+        scope.release()
+        assert seen == [before, before]

@@ -38,6 +38,15 @@ class TestAuthenticate:
         assert uow.commits == 1
         assert not authenticate(uow, FakeHasher(), "alice", "pw").created
 
+    def test_the_connection_is_given_back_before_hashing(self, uow: FakeUnitOfWork) -> None:
+        class CheckingHasher(FakeHasher):
+            def hash(self, password: str) -> str:
+                assert uow.detached == 1
+                return super().hash(password)
+
+        authenticate(uow, CheckingHasher(), "alice", "pw")
+        assert uow.detached == 1
+
     def test_password_is_stored_hashed(self, uow: FakeUnitOfWork) -> None:
         user_id = sign_up(uow, "alice")
         assert uow.store.users[user_id].password_hash == "fake$pw"
