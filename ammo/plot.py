@@ -16,7 +16,7 @@ def plot_all(results: Path) -> list[Path]:
     for source in sorted(results.glob("*.jsonl")):
         runs = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
         runs = [r for r in runs if "offered_rate" in r and r.get("profile", "").count(",") == 0]
-        if len(runs) < 2:
+        if len({r["offered_rate"] for r in runs}) < 2:  # one rate (cost, history): no curve
             continue
         runs.sort(key=lambda r: r["offered_rate"])
         figure, axis = plt.subplots(figsize=(8, 5))

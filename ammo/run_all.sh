@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "run ./run.sh or ./run_tests.sh once first (creates .venv)"; exit 1; }
 .venv/bin/pip install --quiet -e '.[bench]'
-rm -rf .data-bench ammo/results/*.jsonl ammo/results/*.png
+rm -rf .data-bench ammo/results/[!c]*.jsonl ammo/results/*.png
 
 for profile in info-heavy write-heavy auth-storm; do
   $PY -m ammo run --profile "$profile" --rates 500,1000,1500 --duration 60 --warmup 10
