@@ -71,6 +71,13 @@ class Bench:
     def users(self, count: int) -> dict[int, int]:
         return seed.seed_users(self.engine, count, self.settings)
 
+    def acting_users(self, count: int, host: str) -> Users:
+        """Seed ``count`` users and mint a token for each, for requests to ``host``."""
+        ids = self.users(count)
+        numbers = sorted(ids)
+        tokens = seed.mint_tokens(self.settings, [ids[n] for n in numbers])
+        return Users(numbers, tokens, host.encode())
+
     def service_url(self) -> str:
         if self.args.url:
             return str(self.args.url)
@@ -105,11 +112,8 @@ def record(run: dict[str, Any], name: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         bench = Bench(args, stack)
-        ids = bench.users(args.users)
-        numbers = sorted(ids)
-        tokens = seed.mint_tokens(bench.settings, [ids[n] for n in numbers])
         url = bench.service_url()
-        users = Users(numbers, tokens, url.removeprefix("http://").encode())
+        users = bench.acting_users(args.users, url.removeprefix("http://"))
         for rate in parse_rates(args.rates):
             if args.warmup:
                 drive(url, args.profile, users, rate, args.warmup)
@@ -135,10 +139,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
             extra_env=service_env(args),
         ).start()
         stack.callback(service.stop)
-        ids = bench.users(args.users)
-        numbers = sorted(ids)
-        tokens = seed.mint_tokens(bench.settings, [ids[n] for n in numbers])
-        users = Users(numbers, tokens, service.url.removeprefix("http://").encode())
+        users = bench.acting_users(args.users, service.url.removeprefix("http://"))
         drive(service.url, args.profile, users, args.rate, args.warmup)
         app_pids = process_tree(service.pid)
         db_root = postmaster_pid(bench.database_url)
@@ -238,10 +239,7 @@ def cmd_tank_ammo(args: argparse.Namespace) -> int:
 
     with ExitStack() as stack:
         bench = Bench(args, stack)
-        ids = bench.users(args.users)
-        numbers = sorted(ids)
-        tokens = seed.mint_tokens(bench.settings, [ids[n] for n in numbers])
-        path = write_ammo(Users(numbers, tokens, args.host.encode()), args.profile, args.count)
+        path = write_ammo(bench.acting_users(args.users, args.host), args.profile, args.count)
         print(f"wrote {args.count:,} requests to {path}")
     return 0
 
