@@ -67,10 +67,11 @@ def _start_span() -> None:
 def _finish(response: Response) -> Response:
     elapsed = time.perf_counter() - g.obs_started
     status = response.status_code
+    route = route_of()
     response.headers["X-Request-Id"] = g.request_id
     fields = {
         "method": request.method,
-        "route": route_of(),
+        "route": route,
         "path": request.path,
         "status": status,
         "duration_ms": round(elapsed * 1000, 3),
@@ -80,7 +81,7 @@ def _finish(response: Response) -> Response:
     if not g.obs_observed:
         access_log.debug("request", **fields)
         return response
-    metrics.HTTP_DURATION.labels(method_of(), route_of(), str(status)).observe(elapsed)
+    metrics.HTTP_DURATION.labels(method_of(), route, str(status)).observe(elapsed)
     span = g.obs_span
     if span is not None:
         span.set_attribute("http.response.status_code", status)
