@@ -91,9 +91,9 @@ class LocalService:
             if server.poll() is not None:
                 raise RuntimeError(f"the service exited; see {self.log_path}")
             try:
-                if requests.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if requests.get(f"{self.url}/readyz", timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # a worker still booting may accept the connection and answer late
             time.sleep(0.2)
         raise RuntimeError(f"the service did not get ready; see {self.log_path}")

@@ -33,11 +33,11 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 3
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
-            ready = requests.get(f"{url}/readyz", headers={"Connection": "close"}, timeout=1)
+            ready = requests.get(f"{url}/readyz", headers={"Connection": "close"}, timeout=5)
             if ready.status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # a worker still booting may accept the connection and answer late
         time.sleep(0.2)
     raise RuntimeError(f"server at {url} did not become ready in {timeout}s")
 

@@ -82,9 +82,9 @@ def prometheus(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iter
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                if requests.get(f"{url}/-/ready", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             time.sleep(0.2)
         else:

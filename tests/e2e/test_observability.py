@@ -235,9 +235,10 @@ class TestDebug:
         stop = threading.Event()
 
         def load() -> None:
-            session = requests.Session()
+            # A new connection per request: kept-alive ones could all land on the
+            # worker that is not being profiled (SO_REUSEPORT hashes per connection).
             while not stop.is_set():
-                session.get(f"{server.url}/api/info", headers=auth, timeout=10)
+                fresh("GET", f"{server.url}/api/info", headers=auth)
 
         threads = [threading.Thread(target=load) for _ in range(6)]
         for thread in threads:
