@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -10,6 +12,8 @@ from sqlalchemy.engine import Engine
 from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork
 from shop.security.passwords import Argon2Hasher
 from shop.services.auth import authenticate
+from shop.services.info import get_info
+from shop.services.unit_of_work import UnitOfWork
 
 PASSWORD = "correct horse battery staple"
 CHEAP_HASHER = Argon2Hasher(time_cost=1, memory_kib=1024)
@@ -17,6 +21,12 @@ CHEAP_HASHER = Argon2Hasher(time_cost=1, memory_kib=1024)
 
 def random_username(prefix: str = "user") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def wallet(uow: UnitOfWork, user_id: int) -> dict[str, Any]:
+    """The GET /api/info document of ``user_id``, parsed."""
+    document: dict[str, Any] = json.loads(get_info(uow, user_id).json)
+    return document
 
 
 def sql_uow(engine: Engine, retries: list[str] | None = None) -> SqlUnitOfWork:

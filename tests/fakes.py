@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 from uuid import UUID
 
-from shop.domain.wallets import (
-    CounterpartyTotal,
-    Credentials,
-    Holding,
-    PurchaseOutcome,
-    TransferOutcome,
-    Wallet,
-)
+from shop.domain.wallets import Credentials, PurchaseOutcome, TransferOutcome, WalletDocument
 from shop.services.unit_of_work import TransientStorageError
 
 
@@ -58,17 +52,25 @@ class FakeUserRepository:
     def replace_password_hash(self, user_id: int, password_hash: str) -> None:
         self.store.users[user_id].password_hash = password_hash
 
-    def wallet(self, user_id: int) -> Wallet | None:
+    def wallet(self, user_id: int) -> WalletDocument | None:
         user = self.store.users.get(user_id)
         if user is None:
             return None
         name = {u.id: u.username for u in self.store.users.values()}
-        return Wallet(
-            coins=user.balance,
-            inventory=tuple(Holding(i, q) for i, q in sorted(user.inventory.items())),
-            received=tuple(CounterpartyTotal(name[k], v) for k, v in user.received.items()),
-            sent=tuple(CounterpartyTotal(name[k], v) for k, v in user.sent.items()),
-        )
+
+        def totals(key: str, amounts: dict[int, int]) -> list[dict[str, object]]:
+            pairs = sorted((name[k], v) for k, v in amounts.items())
+            return [{key: username, "amount": amount} for username, amount in pairs]
+
+        document = {
+            "coins": user.balance,
+            "inventory": [{"type": i, "quantity": q} for i, q in sorted(user.inventory.items())],
+            "coinHistory": {
+                "received": totals("fromUser", user.received),
+                "sent": totals("toUser", user.sent),
+            },
+        }
+        return WalletDocument(json.dumps(document))
 
 
 class FakePurchaseRepository:

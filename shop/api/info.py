@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 
 from shop.api import context
 from shop.api.tokens import current_user_id
@@ -13,12 +13,6 @@ bp = Blueprint("info", __name__)
 
 @bp.get("/api/info")
 def show() -> Response:
+    # The data layer renders the document (see WalletDocument): passed through as is.
     wallet = get_info(context.uow(), current_user_id())
-    return jsonify(
-        coins=wallet.coins,
-        inventory=[{"type": h.item, "quantity": h.quantity} for h in wallet.inventory],
-        coinHistory={
-            "received": [{"fromUser": c.username, "amount": c.amount} for c in wallet.received],
-            "sent": [{"toUser": c.username, "amount": c.amount} for c in wallet.sent],
-        },
-    )
+    return Response(wallet.json, mimetype="application/json")

@@ -1,12 +1,10 @@
-"""SQL for accounts and the one-query wallet read."""
+"""SQL for accounts and the one-query wallet document."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.engine import Connection
 
-from shop.domain.wallets import CounterpartyTotal, Credentials, Holding, Wallet
+from shop.domain.wallets import Credentials, WalletDocument
 
 CREDENTIALS = "SELECT id, password_hash FROM users WHERE username = %(username)s"
 
@@ -21,17 +19,30 @@ CREATE = """
 
 REPLACE_HASH = "UPDATE users SET password_hash = %(password_hash)s WHERE id = %(user_id)s"
 
-# One round trip: the per-pair totals table keeps this independent of history length.
+# One round trip, and PostgreSQL writes the response body itself: the per-pair totals
+# table keeps the cost independent of history length. Every value spliced into the text
+# is a number or row_to_json output, so the document is valid JSON by construction (an
+# empty list aggregates to NULL, which concat() drops). Counterparties come in code-point
+# order (COLLATE "C": the same order under any server locale, and a cheaper sort).
 WALLET = """
-    SELECT u.balance,
-           (SELECT coalesce(json_agg(json_build_array(i.item, i.quantity) ORDER BY i.item), '[]')
-              FROM inventory i WHERE i.user_id = u.id) AS inventory,
-           (SELECT coalesce(json_agg(json_build_array(t.from_username, t.amount)
-                                     ORDER BY t.from_username), '[]')
-              FROM transfer_totals t WHERE t.to_user_id = u.id) AS received,
-           (SELECT coalesce(json_agg(json_build_array(t.to_username, t.amount)
-                                     ORDER BY t.to_username), '[]')
-              FROM transfer_totals t WHERE t.from_user_id = u.id) AS sent
+    SELECT concat(
+             '{"coins":', u.balance,
+             ',"inventory":[',
+             (SELECT string_agg(row_to_json(r)::text, ',')
+                FROM (SELECT i.item AS "type", i.quantity
+                        FROM inventory i WHERE i.user_id = u.id
+                       ORDER BY i.item COLLATE "C") r),
+             '],"coinHistory":{"received":[',
+             (SELECT string_agg(row_to_json(r)::text, ',')
+                FROM (SELECT t.from_username AS "fromUser", t.amount
+                        FROM transfer_totals t WHERE t.to_user_id = u.id
+                       ORDER BY t.from_username COLLATE "C") r),
+             '],"sent":[',
+             (SELECT string_agg(row_to_json(r)::text, ',')
+                FROM (SELECT t.to_username AS "toUser", t.amount
+                        FROM transfer_totals t WHERE t.from_user_id = u.id
+                       ORDER BY t.to_username COLLATE "C") r),
+             ']}}')
       FROM users u
      WHERE u.id = %(user_id)s
     """
@@ -57,17 +68,6 @@ class SqlUserRepository:
             REPLACE_HASH, {"user_id": user_id, "password_hash": password_hash}
         )
 
-    def wallet(self, user_id: int) -> Wallet | None:
-        row = self._conn.exec_driver_sql(WALLET, {"user_id": user_id}).first()
-        if row is None:
-            return None
-        return Wallet(
-            coins=row.balance,
-            inventory=tuple(Holding(item, quantity) for item, quantity in row.inventory),
-            received=_totals(row.received),
-            sent=_totals(row.sent),
-        )
-
-
-def _totals(pairs: list[list[Any]]) -> tuple[CounterpartyTotal, ...]:
-    return tuple(CounterpartyTotal(username, amount) for username, amount in pairs)
+    def wallet(self, user_id: int) -> WalletDocument | None:
+        document: str | None = self._conn.exec_driver_sql(WALLET, {"user_id": user_id}).scalar()
+        return None if document is None else WalletDocument(document)

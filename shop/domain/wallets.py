@@ -1,4 +1,4 @@
-"""Read models for what a user owns and the coins they exchanged."""
+"""Read models for what a user owns and outcomes of the writes that change it."""
 
 from __future__ import annotations
 
@@ -6,29 +6,13 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class Holding:
-    """How many of one item a user owns."""
+class WalletDocument:
+    """A user's balance, inventory and grouped coin history: the JSON text of the
+    ``GET /api/info`` document in SPEC.md, rendered by the data layer in the same statement
+    that reads it. A history of 1,000 counterparties is never decoded into Python objects
+    only to be encoded again (that round trip cost more than the query itself)."""
 
-    item: str
-    quantity: int
-
-
-@dataclass(frozen=True, slots=True)
-class CounterpartyTotal:
-    """All coins ever exchanged with one colleague in one direction."""
-
-    username: str
-    amount: int
-
-
-@dataclass(frozen=True, slots=True)
-class Wallet:
-    """A user's balance, inventory and grouped coin history."""
-
-    coins: int
-    inventory: tuple[Holding, ...]
-    received: tuple[CounterpartyTotal, ...]
-    sent: tuple[CounterpartyTotal, ...]
+    json: str
 
 
 @dataclass(frozen=True, slots=True)

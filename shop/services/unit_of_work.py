@@ -15,7 +15,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from shop.domain.wallets import Credentials, PurchaseOutcome, TransferOutcome, Wallet
+from shop.domain.wallets import Credentials, PurchaseOutcome, TransferOutcome, WalletDocument
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ class UserRepository(Protocol):
 
     def replace_password_hash(self, user_id: int, password_hash: str) -> None: ...
 
-    def wallet(self, user_id: int) -> Wallet | None: ...
+    def wallet(self, user_id: int) -> WalletDocument | None: ...
 
 
 class PurchaseRepository(Protocol):

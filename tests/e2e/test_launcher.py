@@ -18,7 +18,11 @@ def serve(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = server_env(DATA_DIR=str(data_dir))
     process = subprocess.Popen([sys.executable, "-m", "shop", "serve"], env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{env['PORT']}"
-    wait_until_up(url, process, timeout=60)
+    try:
+        wait_until_up(url, process, timeout=60)
+    except BaseException:
+        stop(process)  # never leave a server (and its embedded PostgreSQL) behind
+        raise
     return process, url
 
 

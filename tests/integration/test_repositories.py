@@ -10,7 +10,7 @@ from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork
 from shop.services.info import get_info
 from shop.services.purchases import buy_item
 from shop.services.transfers import send_coins
-from tests.factories import create_user, random_username, sql_uow
+from tests.factories import create_user, random_username, sql_uow, wallet
 
 
 class TestUsers:
@@ -60,11 +60,28 @@ class TestGroupedHistory:
         buy_item(sql_uow(engine), alice, "cup")
         buy_item(sql_uow(engine), alice, "pen")
 
-        wallet = get_info(sql_uow(engine), alice)
-        assert wallet.coins == 1000 - 6 - 10 + 4 - 40
-        assert [(h.item, h.quantity) for h in wallet.inventory] == [("cup", 1), ("pen", 2)]
-        assert [(c.username, c.amount) for c in wallet.sent] == [(bob_name, 6), (carol_name, 10)]
-        assert [(c.username, c.amount) for c in wallet.received] == [(carol_name, 4)]
+        assert wallet(sql_uow(engine), alice) == {
+            "coins": 1000 - 6 - 10 + 4 - 40,
+            "inventory": [{"type": "cup", "quantity": 1}, {"type": "pen", "quantity": 2}],
+            "coinHistory": {
+                "received": [{"fromUser": carol_name, "amount": 4}],
+                "sent": [{"toUser": bob_name, "amount": 6}, {"toUser": carol_name, "amount": 10}],
+            },
+        }
+
+    def test_document_escapes_any_name_and_lists_in_code_point_order(self, engine: Engine) -> None:
+        """The SQL writes the JSON text itself: quotes, backslashes and non-ASCII must survive,
+        and the order must not depend on the server's locale (en_US would put "a" first)."""
+        alice, _ = create_user(engine)
+        prefixes = ['Z"quoted\\name', "a/slash", "Ärger", "ábc", "🙂", "张伟"]
+        names = [create_user(engine, random_username(prefix))[1] for prefix in prefixes]
+        for amount, name in enumerate(names, start=1):
+            send_coins(sql_uow(engine), alice, name, amount)
+
+        sent = wallet(sql_uow(engine), alice)["coinHistory"]["sent"]
+        expected = sorted(zip(names, range(1, len(names) + 1), strict=True))
+        assert [(entry["toUser"], entry["amount"]) for entry in sent] == expected
+        assert [entry["toUser"] for entry in sent][:2] == [names[0], names[1]]  # "Z" < "a"
 
     def test_ledger_keeps_every_transfer_for_audit(self, engine: Engine) -> None:
         alice, _ = create_user(engine)
@@ -80,8 +97,8 @@ class TestGroupedHistory:
 
     def test_new_user_has_empty_lists(self, engine: Engine) -> None:
         user_id, _ = create_user(engine)
-        wallet = get_info(sql_uow(engine), user_id)
-        assert (wallet.coins, wallet.inventory, wallet.received, wallet.sent) == (1000, (), (), ())
+        document = get_info(sql_uow(engine), user_id).json
+        assert document == '{"coins":1000,"inventory":[],"coinHistory":{"received":[],"sent":[]}}'
 
 
 class TestSchemaGuards:

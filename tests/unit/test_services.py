@@ -18,6 +18,7 @@ from shop.services.info import get_info
 from shop.services.purchases import buy_item
 from shop.services.transfers import send_coins
 from shop.services.unit_of_work import TransientStorageError
+from tests.factories import wallet
 from tests.fakes import FakeHasher, FakeUnitOfWork
 
 
@@ -34,7 +35,7 @@ class TestAuthenticate:
     def test_first_login_creates_the_user_with_1000_coins(self, uow: FakeUnitOfWork) -> None:
         login = authenticate(uow, FakeHasher(), "alice", "pw")
         assert login.created
-        assert get_info(uow, login.user_id).coins == 1000
+        assert wallet(uow, login.user_id)["coins"] == 1000
         assert uow.commits == 1
         assert not authenticate(uow, FakeHasher(), "alice", "pw").created
 
@@ -94,9 +95,9 @@ class TestBuyItem:
         user_id = sign_up(uow, "alice")
         buy_item(uow, user_id, "cup")
         buy_item(uow, user_id, "cup")
-        wallet = get_info(uow, user_id)
-        assert wallet.coins == 960
-        assert [(h.item, h.quantity) for h in wallet.inventory] == [("cup", 2)]
+        document = wallet(uow, user_id)
+        assert document["coins"] == 960
+        assert document["inventory"] == [{"type": "cup", "quantity": 2}]
 
     def test_unknown_item_is_refused_before_storage(self, uow: FakeUnitOfWork) -> None:
         user_id = sign_up(uow, "alice")
@@ -111,7 +112,7 @@ class TestBuyItem:
         buy_item(uow, user_id, "pink-hoody")
         with pytest.raises(InsufficientFunds):
             buy_item(uow, user_id, "pen")
-        assert get_info(uow, user_id).coins == 0
+        assert wallet(uow, user_id)["coins"] == 0
 
     def test_vanished_user_is_reported(self, uow: FakeUnitOfWork) -> None:
         with pytest.raises(UnknownUser):
@@ -123,9 +124,9 @@ class TestSendCoins:
         alice, bob = sign_up(uow, "alice"), sign_up(uow, "bob")
         send_coins(uow, alice, "bob", 30)
         send_coins(uow, alice, "bob", 12)
-        assert get_info(uow, alice).coins == 958
-        assert [(c.username, c.amount) for c in get_info(uow, alice).sent] == [("bob", 42)]
-        assert [(c.username, c.amount) for c in get_info(uow, bob).received] == [("alice", 42)]
+        assert wallet(uow, alice)["coins"] == 958
+        assert wallet(uow, alice)["coinHistory"]["sent"] == [{"toUser": "bob", "amount": 42}]
+        assert wallet(uow, bob)["coinHistory"]["received"] == [{"fromUser": "alice", "amount": 42}]
 
     @pytest.mark.parametrize(
         ("recipient", "amount", "error"),
@@ -143,7 +144,7 @@ class TestSendCoins:
         alice, bob = sign_up(uow, "alice"), sign_up(uow, "bob")
         with pytest.raises(error):
             send_coins(uow, alice, recipient, amount)
-        assert get_info(uow, alice).coins == get_info(uow, bob).coins == 1000
+        assert wallet(uow, alice)["coins"] == wallet(uow, bob)["coins"] == 1000
 
     def test_vanished_sender_is_reported(self, uow: FakeUnitOfWork) -> None:
         sign_up(uow, "bob")
@@ -163,7 +164,7 @@ class TestRetries:
         uow.failures_to_inject = 2
         buy_item(uow, user_id, "pen")
         assert uow.retries == ["deadlock", "deadlock"]
-        assert get_info(uow, user_id).coins == 990
+        assert wallet(uow, user_id)["coins"] == 990
 
     def test_retries_are_bounded(self, uow: FakeUnitOfWork) -> None:
         user_id = sign_up(uow, "alice")
@@ -171,4 +172,4 @@ class TestRetries:
         with pytest.raises(TransientStorageError):
             buy_item(uow, user_id, "pen")
         assert len(uow.retries) == uow.retry_attempts - 1
-        assert get_info(uow, user_id).coins == 1000
+        assert wallet(uow, user_id)["coins"] == 1000
