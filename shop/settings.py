@@ -38,6 +38,7 @@ class Settings:
     password_hash_memory_kib: int = 19 * 1024
     password_hash_concurrency: int = 1
     password_hash_queue: int = 32
+    password_hash_nice: int = 10
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -51,6 +52,8 @@ class Settings:
                 raise SettingsError(f"{name.upper()} must be a positive integer")
         if self.password_hash_queue < 0:
             raise SettingsError("PASSWORD_HASH_QUEUE must not be negative")
+        if not 0 <= self.password_hash_nice <= 19:
+            raise SettingsError("PASSWORD_HASH_NICE must be between 0 and 19")
         if self.db_retry_attempts < 1:
             raise SettingsError("DB_RETRY_ATTEMPTS must be at least 1")
 
@@ -82,6 +85,7 @@ class Settings:
             password_hash_memory_kib=_int(env, "PASSWORD_HASH_MEMORY_KIB", 19 * 1024),
             password_hash_concurrency=_int(env, "PASSWORD_HASH_CONCURRENCY", 1),
             password_hash_queue=_int(env, "PASSWORD_HASH_QUEUE", 32),
+            password_hash_nice=_int(env, "PASSWORD_HASH_NICE", 10),
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -44,6 +46,37 @@ class TestArgon2Hasher:
 
 def test_without_gevent_patching_hashes_run_inline() -> None:
     assert offload_for_runtime() is run_inline
+
+
+# Runs in a fresh interpreter: gevent must patch before anything else is imported.
+PRIORITY_UNDER_GEVENT = """
+from gevent import monkey
+monkey.patch_all()
+import os, threading
+from shop.security.passwords import offload_for_runtime
+
+def priorities():
+    tid = threading.get_native_id()
+    return tid, os.getpriority(os.PRIO_PROCESS, tid)
+
+main = threading.get_native_id()
+for nice, expected in ((0, 0), (7, 7)):
+    tid, seen = offload_for_runtime(nice=nice)(priorities)
+    assert tid != main, "the hash must run in a pool thread"
+    assert seen == expected, (nice, seen)
+assert os.getpriority(os.PRIO_PROCESS, main) == 0, "the event loop keeps its priority"
+print("ok")
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux-only")
+def test_under_gevent_hashes_run_in_a_pool_thread_at_the_lower_priority() -> None:
+    """The worker's event loop must keep its priority; only the hashing thread is lowered."""
+    result = subprocess.run(
+        [sys.executable, "-c", PRIORITY_UNDER_GEVENT], capture_output=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.strip() == b"ok"
 
 
 def test_logins_beyond_concurrency_and_queue_are_refused_at_once() -> None:

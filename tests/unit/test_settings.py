@@ -23,6 +23,7 @@ class TestFromEnv:
         assert settings.jwt_ttl_seconds == 3600
         assert settings.log_format == "console"
         assert settings.debug_token is None
+        assert settings.password_hash_nice == 10
 
     def test_reads_every_variable(self) -> None:
         settings = Settings.from_env(
@@ -40,6 +41,7 @@ class TestFromEnv:
                 MAX_CONTENT_LENGTH="1024",
                 PASSWORD_HASH_TIME_COST="3",
                 PASSWORD_HASH_MEMORY_KIB="65536",
+                PASSWORD_HASH_NICE="0",
             )
         )
         assert (settings.port, settings.web_concurrency, settings.db_pool_size) == (9000, 4, 5)
@@ -47,6 +49,7 @@ class TestFromEnv:
         assert settings.log_level == "DEBUG"
         assert settings.log_format == "json"
         assert settings.password_hash_memory_kib == 65536
+        assert settings.password_hash_nice == 0
 
     def test_is_frozen(self) -> None:
         settings = Settings.from_env(env())
@@ -71,6 +74,8 @@ class TestFromEnv:
             ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
             ({"PASSWORD_HASH_CONCURRENCY": "0"}, "PASSWORD_HASH_CONCURRENCY"),
             ({"PASSWORD_HASH_QUEUE": "-1"}, "PASSWORD_HASH_QUEUE"),
+            ({"PASSWORD_HASH_NICE": "-5"}, "PASSWORD_HASH_NICE must be between 0 and 19"),
+            ({"PASSWORD_HASH_NICE": "20"}, "PASSWORD_HASH_NICE must be between 0 and 19"),
         ],
     )
     def test_refuses_a_bad_environment(self, overrides: dict[str, str], message: str) -> None:
