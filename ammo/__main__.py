@@ -87,6 +87,7 @@ class Bench:
             RESULTS / "service.log",
             tracing=not self.args.no_tracing,
             extra_env=service_env(self.args),
+            source=Path(getattr(self.args, "source", ROOT)).resolve(),
         ).start()
         self.stack.callback(service.stop)
         seed.progress(f"service up at {service.url} (log: {RESULTS / 'service.log'})")
@@ -185,7 +186,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             )
             rows[label] = run
             print(table(run), flush=True)
-            record(run | {"label": label}, "history")
+            record(run | {"label": label, "build": args.label}, "history")
         ratio = rows["heavy history"]["overall"]["p50_ms"] / rows["fresh user"]["overall"]["p50_ms"]
         ratio99 = (
             rows["heavy history"]["overall"]["p99_ms"] / rows["fresh user"]["overall"]["p99_ms"]
@@ -287,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     history.add_argument("--peers", type=int, default=1_000)
     history.add_argument("--rate", type=float, default=200)
     history.add_argument("--duration", type=float, default=30)
+    history.add_argument("--source", default=str(ROOT), help="a checkout of the service to measure")
+    history.add_argument("--label", default="current", help="names the build in the results")
     history.set_defaults(func=cmd_history)
 
     cost = commands.add_parser("cost", help="CPU per request of service and PostgreSQL")

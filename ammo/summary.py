@@ -12,18 +12,23 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 
 def rate_table(runs: list[dict[str, Any]]) -> str:
-    """One row per offered rate: achieved rate, overall percentiles, SLI, failures."""
-    lines = [
-        "| offered req/s | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms "
-        "| <50 ms | 5xx | socket errors/timeouts | 4xx | gen. CPU |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for run in sorted(runs, key=lambda r: r["offered_rate"]):
+    """One row per run: achieved rate, overall percentiles, SLI, failures.
+
+    Runs that carry a ``build`` or ``label`` (history, before/after comparisons) get a first
+    column naming them; rows keep the file's order within one offered rate.
+    """
+    names = [" ".join(str(run[k]) for k in ("build", "label") if run.get(k)) for run in runs]
+    named = any(names)
+    head = "| offered req/s | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms "
+    head += "| <50 ms | 5xx | socket errors/timeouts | 4xx | gen. CPU |"
+    lines = [("| run " if named else "") + head, "|---" * (12 + named) + "|"]
+    for name, run in sorted(zip(names, runs, strict=True), key=lambda nr: nr[1]["offered_rate"]):
         o = run["overall"]
         errors = sum(o["errors"].values())
         client = sum(n for status, n in o["statuses"].items() if 400 <= int(status) < 500)
         lines.append(
-            f"| {run['offered_rate']:g} | {run['achieved_rate']:.0f} | {o['p50_ms']:.1f} | "
+            (f"| {name} " if named else "")
+            + f"| {run['offered_rate']:g} | {run['achieved_rate']:.0f} | {o['p50_ms']:.1f} | "
             f"{o['p90_ms']:.1f} | {o['p99_ms']:.1f} | {o['p99.9_ms']:.1f} | {o['max_ms']:.0f} | "
             f"{o['under_50ms']:.2%} | {o['5xx']} | {errors} | {client} | "
             f"{run['generator_cpu_share']:.0%} |"
