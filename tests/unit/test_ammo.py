@@ -12,6 +12,7 @@ from ammo.loadgen import LoadGenerator, Outcome, content_length
 from ammo.pgbench import scripts
 from ammo.profiles import PROFILES, Users, request_source
 from ammo.report import percentile, summarize
+from ammo.summary import rate_table
 from ammo.tank import phantom_record
 
 USERS = Users(numbers=[1, 2, 3], tokens=[b"t1", b"t2", b"t3"], host=b"localhost:8080")
@@ -127,3 +128,37 @@ def test_generator_keeps_its_rate_against_a_real_server() -> None:
     sent, statuses, measured = asyncio.run(scenario())
     assert sent == 200
     assert statuses == {200: 200} and measured == 200
+
+
+def _run(rate: float, p50: float, **names: str) -> dict[str, object]:
+    overall = {
+        "p50_ms": p50,
+        "p90_ms": p50,
+        "p99_ms": p50,
+        "p99.9_ms": p50,
+        "max_ms": p50,
+        "under_50ms": 1.0,
+        "5xx": 0,
+        "errors": {},
+        "statuses": {"200": 10},
+    }
+    return {
+        "offered_rate": rate,
+        "achieved_rate": rate,
+        "generator_cpu_share": 0.1,
+        "overall": overall,
+        **names,
+    }
+
+
+def test_rate_table_names_runs_only_when_they_carry_a_name() -> None:
+    plain = rate_table([_run(1000, 2.0), _run(500, 1.0)]).splitlines()
+    assert plain[0].startswith("| offered req/s") and plain[2].startswith("| 500 |")
+
+    named = rate_table(
+        [_run(200, 3.0, build="before", label="heavy"), _run(200, 1.0, build="after", label="")]
+    ).splitlines()
+    assert named[0].startswith("| run | offered req/s")
+    assert named[1].count("|---") == 13
+    assert named[2].startswith("| before heavy | 200 |")
+    assert named[3].startswith("| after | 200 |")  # file order kept within one rate
