@@ -30,7 +30,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     hasher = Argon2Hasher(
         time_cost=settings.password_hash_time_cost,
         memory_kib=settings.password_hash_memory_kib,
-        offload=offload_for_runtime(nice=settings.password_hash_nice),
+        offload=offload_for_runtime(
+            nice=settings.password_hash_nice, threads=settings.password_hash_concurrency
+        ),
         concurrency=settings.password_hash_concurrency,
         queue=settings.password_hash_queue,
     )

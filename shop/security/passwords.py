@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -18,6 +19,7 @@ from observability.metrics import PASSWORD_HASH_DURATION
 from shop.domain.errors import TooManyLogins
 
 tracer = trace.get_tracer("shop.security")
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -27,39 +29,58 @@ def run_inline(fn: Callable[..., T], *args: Any) -> T:
     return fn(*args)
 
 
-def offload_for_runtime(nice: int = 0) -> Callable[..., Any]:
-    """Pick where slow hashes run: gevent's threadpool once gevent has patched the process.
+def offload_for_runtime(nice: int = 0, threads: int = 1) -> Callable[..., Any]:
+    """Pick where slow hashes run: a gevent thread pool of their own once gevent has patched
+    the process, else inline.
 
-    argon2-cffi releases the GIL while hashing, so a pool thread hashes on the
-    other core while the worker's event loop keeps serving other requests. With
-    ``nice`` > 0 (Linux) the pool thread hashes at that lower CPU priority: in a login
-    storm the scheduler then serves the event loops and PostgreSQL first, and logins
-    take the CPU that is left instead of taking it from every other request.
+    argon2-cffi releases the GIL while hashing, so a pool thread hashes on the other core
+    while the worker's event loop keeps serving other requests. The pool is not the hub's:
+    that one also resolves host names (new database connections), which must not wait
+    behind hashes. With ``nice`` > 0 its threads hash that much below the worker's own
+    priority (Linux, per thread), so in a login storm the event loops get the CPU first and
+    logins take what is left.
     """
     from gevent import monkey
 
+    if nice and sys.platform != "linux":
+        log.warning("PASSWORD_HASH_NICE is ignored: per-thread priorities need Linux")
     if not monkey.is_module_patched("socket"):
         return run_inline
-    import gevent
+    from gevent.threadpool import ThreadPool
 
-    threadpool = gevent.get_hub().threadpool
-    task = partial(_at_priority, nice) if nice and sys.platform == "linux" else run_inline
+    pool = ThreadPool(maxsize=threads)
+    if nice and sys.platform == "linux":
+        target = min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice)  # 0: the calling thread
+        task: Callable[..., Any] = partial(_at_priority, target)
+    else:
+        task = run_inline
 
-    def run_in_threadpool(fn: Callable[..., T], *args: Any) -> T:
-        result: T = threadpool.apply(task, (fn, *args))
+    def run_in_pool(fn: Callable[..., T], *args: Any) -> T:
+        result: T = pool.apply(task, (fn, *args))
         return result
 
-    return run_in_threadpool
+    return run_in_pool
 
 
-def _at_priority(nice: int, fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn`` in this thread at niceness ``nice``.
+_priority_failed = False
 
-    On Linux a thread id names one thread to setpriority(): the worker's event loop
-    keeps its own priority. Setting it on every call (a ~1 µs syscall next to a
-    ~20 ms hash) needs no bookkeeping of which pool threads were already lowered.
+
+def _at_priority(target: int, fn: Callable[..., T], *args: Any) -> T:
+    """Run ``fn`` in this pool thread, lowered to niceness ``target`` first if need be.
+
+    The pool's threads only ever hash, so a thread lowered once stays lowered. If the
+    kernel refuses (it should not: lowering one's own priority needs no privilege), the
+    hash runs at the thread's current priority and the refusal is logged once.
     """
-    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    global _priority_failed
+    tid = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, tid) < target:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
+    except OSError as error:
+        if not _priority_failed:
+            _priority_failed = True
+            log.warning("could not lower the priority of a hashing thread: %s", error)
     return fn(*args)
 
 
