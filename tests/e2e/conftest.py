@@ -27,13 +27,16 @@ def free_port() -> int:
         return port
 
 
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_until_up(
+    url: str, process: subprocess.Popen[bytes], timeout: float = 30, path: str = "/readyz"
+) -> None:
+    """Poll ``url + path`` until it answers 200; fail early if ``process`` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
-            ready = requests.get(f"{url}/readyz", headers={"Connection": "close"}, timeout=5)
+            ready = requests.get(f"{url}{path}", headers={"Connection": "close"}, timeout=5)
             if ready.status_code == 200:
                 return
         except (requests.ConnectionError, requests.Timeout):

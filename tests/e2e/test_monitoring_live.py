@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import Server, free_port
+from tests.e2e.conftest import Server, free_port, wait_until_up
 from tests.factories import random_username
 from tests.stack.conftest import GRAFANA, load_yaml, require_binary
 
@@ -79,16 +79,7 @@ def prometheus(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iter
     )
     url = f"http://{address}"
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/-/ready", timeout=5).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("prometheus did not become ready")
+        wait_until_up(url, process, path="/-/ready")
         yield url
     finally:
         process.terminate()
