@@ -37,7 +37,11 @@ def scripts() -> dict[str, str]:
         bound = re.sub(r"%\((\w+)\)s", lambda m: values[m.group(1)], sql)
         return " ".join(bound.split()) + ";\n"  # pgbench wants one line per statement
 
-    return {"info": PICK + bind(WALLET), "buy": PICK + bind(BUY), "send": PICK + bind(TRANSFER)}
+    return {
+        "info": PICK + bind(WALLET.text),
+        "buy": PICK + bind(BUY.text),
+        "send": PICK + bind(TRANSFER.text),
+    }
 
 
 def pgbench_binary() -> str:

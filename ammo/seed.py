@@ -12,10 +12,9 @@ import time
 import uuid
 
 import sqlalchemy as sa
-from flask import Flask
 from sqlalchemy.engine import Engine
 
-from shop.api.tokens import configure
+from shop.api.tokens import encode_token
 from shop.db.transfers import TRANSFER
 from shop.domain.rules import STARTING_BALANCE
 from shop.security.passwords import Argon2Hasher
@@ -82,7 +81,7 @@ def seed_heavy_history(engine: Engine, ids: dict[int, int], transfers: int, peer
             else:
                 params = {"sender_id": heavy, "recipient": peer, "amount": 1}
             params["attempt"] = uuid.uuid4()
-            conn.exec_driver_sql(TRANSFER, params)
+            conn.exec_driver_sql(TRANSFER.text, params)
             conn.commit()
             if i and i % 2000 == 0:
                 progress(f"  heavy history: {i:,}/{transfers:,} transfers")
@@ -93,14 +92,9 @@ def seed_heavy_history(engine: Engine, ids: dict[int, int], transfers: int, peer
 
 
 def mint_tokens(settings: Settings, user_ids: list[int]) -> list[bytes]:
-    """Issue the very tokens the service would (flask-jwt-extended, same secret and TTL)."""
-    from flask_jwt_extended import JWTManager, create_access_token
-
-    app = Flask("ammo")
-    configure(app, settings)
-    JWTManager(app)
-    with app.app_context():
-        return [create_access_token(identity=str(uid)).encode() for uid in user_ids]
+    """Issue the very tokens the service would (same claims, secret and TTL)."""
+    ttl = settings.jwt_ttl_seconds
+    return [encode_token(uid, settings.jwt_secret, ttl).encode() for uid in user_ids]
 
 
 def progress(message: str) -> None:

@@ -8,10 +8,9 @@ them; counters of dead workers stay in the files and survive restarts.
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -23,9 +22,9 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from shop.db.health import schema_status
+from shop.domain.errors import LoginThrottled, ShopError
 
 # An exact 0.05 s edge, so the latency SLI (share of requests under 50 ms) is a plain bucket.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
@@ -68,12 +67,31 @@ DB_POOL_CHECKED_OUT = Gauge(
 )
 DB_TRANSACTION_DURATION = Histogram(
     "shop_db_transaction_duration_seconds",
-    "Duration of database transactions, from BEGIN to COMMIT or ROLLBACK.",
+    "Database work of one unit of work: a write transaction from BEGIN to COMMIT or "
+    "ROLLBACK, or a read-only unit's statement.",
     ["outcome"],
     buckets=LATENCY_BUCKETS,
 )
+DB_POOL_WAIT = Histogram(
+    "shop_db_pool_wait_seconds",
+    "Time a request waited for a pooled connection (connecting included).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 DB_RETRIES = Counter(
     "shop_db_retries", "Units of work retried after a transient database error.", ["reason"]
+)
+UNAVAILABLE = Counter(
+    "shop_unavailable_responses",
+    "Requests answered 503 because the database could not serve them in time, by cause.",
+    ["reason"],
+)
+LOGIN_THROTTLED = Counter(
+    "shop_login_throttled", "Logins refused by the failed-login throttle, by scope.", ["scope"]
+)
+IDEMPOTENT_REPLAYS = Counter(
+    "shop_idempotent_replays",
+    "Requests answered with the stored outcome of an earlier one (Idempotency-Key).",
+    ["operation"],
 )
 DB_CONNECTION_ERRORS = Counter(
     "shop_db_connection_errors", "Failed connection attempts and connections lost mid-use."
@@ -89,7 +107,7 @@ PROCESS_MEMORY = Gauge(
 )
 READY = Gauge(
     "shop_ready",
-    "1 if the last readiness check (run at each scrape) passed, else 0.",
+    "1 if the worker's background database check (reachable, schema at head) passed.",
     multiprocess_mode="livemostrecent",
 )
 
@@ -98,8 +116,7 @@ bp = Blueprint("metrics", __name__)
 
 @bp.get("/metrics")
 def exposition() -> Response:
-    """Serve the samples of every worker, summed; check readiness on the way."""
-    READY.set(1 if schema_status(current_app.extensions["shop"].engine) is None else 0)
+    """Serve the samples of every worker, summed; never touches the database."""
     registry: Any = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -112,25 +129,22 @@ def count_retry(reason: str) -> None:
     DB_RETRIES.labels(reason).inc()
 
 
+def observe_transaction(outcome: str, seconds: float) -> None:
+    """Record one unit of work's database time (the data layer's transaction hook)."""
+    DB_TRANSACTION_DURATION.labels(outcome).observe(seconds)
+
+
+def set_ready(ready: bool) -> None:
+    """Publish the outcome of the worker's latest background database check."""
+    READY.set(1 if ready else 0)
+
+
 def watch_engine(engine: Engine, pool_size: int) -> None:
-    """Track pool use, transaction time and connection errors through SQLAlchemy events."""
+    """Track pool use and connection errors through SQLAlchemy events."""
     DB_POOL_SIZE.inc(pool_size)
     event.listen(engine, "checkout", lambda *_: DB_POOL_CHECKED_OUT.inc())
     event.listen(engine, "checkin", lambda *_: DB_POOL_CHECKED_OUT.dec())
-    event.listen(engine, "begin", _began)
-    event.listen(engine, "commit", lambda conn: _ended(conn, "commit"))
-    event.listen(engine, "rollback", lambda conn: _ended(conn, "rollback"))
     event.listen(engine, "handle_error", _failed)
-
-
-def _began(conn: Connection) -> None:
-    conn.info["shop_tx_started"] = time.perf_counter()
-
-
-def _ended(conn: Connection, outcome: str) -> None:
-    started = conn.info.pop("shop_tx_started", None)
-    if started is not None:
-        DB_TRANSACTION_DURATION.labels(outcome).observe(time.perf_counter() - started)
 
 
 def _failed(context: Any) -> None:
@@ -138,12 +152,18 @@ def _failed(context: Any) -> None:
         DB_CONNECTION_ERRORS.inc()
 
 
-def record_purchase(item: str, price: int) -> None:
+def record_purchase(item: str, price: int, replayed: bool = False) -> None:
+    if replayed:
+        IDEMPOTENT_REPLAYS.labels("buy").inc()
+        return
     PURCHASES.labels(item).inc()
     COINS_SPENT.inc(price)
 
 
-def record_transfer(amount: int) -> None:
+def record_transfer(amount: int, replayed: bool = False) -> None:
+    if replayed:
+        IDEMPOTENT_REPLAYS.labels("sendCoin").inc()
+        return
     TRANSFERS.inc()
     COINS_TRANSFERRED.inc(amount)
 
@@ -152,12 +172,19 @@ def record_sign_up() -> None:
     USERS_CREATED.inc()
 
 
-def record_refusal(reason: str) -> None:
-    """Count a refused request under auth failures or business rejections."""
-    if reason in AUTH_REASONS:
-        AUTH_FAILURES.labels(reason).inc()
+def record_refusal(error: ShopError) -> None:
+    """Count a refused request under auth failures, throttled logins or business rejections."""
+    if isinstance(error, LoginThrottled):
+        LOGIN_THROTTLED.labels(error.scope).inc()
+    elif error.reason in AUTH_REASONS:
+        AUTH_FAILURES.labels(error.reason).inc()
     else:
-        REJECTIONS.labels(reason).inc()
+        REJECTIONS.labels(error.reason).inc()
+
+
+def record_unavailable(reason: str) -> None:
+    """Count a request answered 503 (database unavailable, slow, or the deadline passed)."""
+    UNAVAILABLE.labels(reason).inc()
 
 
 AUTH_REASONS = frozenset({"invalid_credentials", "unknown_user", "missing_token", "invalid_token"})

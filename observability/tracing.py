@@ -24,14 +24,16 @@ def tracing_enabled(env: Mapping[str, str] | None = None) -> bool:
 
 
 def configure_tracing() -> bool:
-    """Install the SDK, the OTLP exporter and psycopg spans; return whether tracing is on."""
+    """Install the SDK and the OTLP exporter; return whether tracing is on.
+
+    Database spans come from the data layer itself (shop/db/statements.py).
+    """
     global _configured
     if _configured:
         return True
     if not tracing_enabled():
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -40,8 +42,6 @@ def configure_tracing() -> bool:
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
-    # Wraps psycopg.connect, so every connection the pool opens from now on is traced.
-    PsycopgInstrumentor().instrument(tracer_provider=provider)
     _configured = True
     return True
 

@@ -3,47 +3,39 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from observability.logs import configure_logging
-from shop.settings import SettingsError
-
-
-def migrate() -> int:
-    """Apply migrations to ``DATABASE_URL`` and exit."""
-    import sqlalchemy as sa
-
-    from shop.db.engine import sqlalchemy_url, wait_for_database
-    from shop.db.migrate import upgrade
-
-    database_url = os.environ.get("DATABASE_URL")
-    if not database_url:
-        raise SettingsError("DATABASE_URL is not set")
-    engine = sa.create_engine(sqlalchemy_url(database_url))
-    wait_for_database(engine, float(os.environ.get("DB_STARTUP_TIMEOUT", "60")))
-    upgrade(engine)
-    print("database is at the newest revision")
-    return 0
+from shop.settings import Settings, SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Dispatch a sub-command."""
+    """Dispatch a sub-command; report a bad start in one line, without a traceback."""
     parser = argparse.ArgumentParser(prog="shop", description=__doc__)
     parser.add_argument("command", choices=["serve", "migrate"])
     args = parser.parse_args(argv)
-    configure_logging(
-        os.environ.get("LOG_FORMAT", "console"), os.environ.get("LOG_LEVEL", "INFO").upper()
-    )
-    try:
-        if args.command == "migrate":
-            return migrate()
-        from shop.launcher import serve
+    from shop.db.migrate import DatabaseUnreachable, prepare_database
+    from shop.launcher import CannotStart, Interrupted, serve
 
-        return serve()
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_format, settings.log_level)
+        if args.command == "migrate":
+            settings.require_database()
+            prepare_database(
+                settings.database_url, settings.db_startup_timeout, settings.db_connect_timeout
+            )
+            print("database is at the newest revision")
+            return 0
+        return serve(settings)
     except SettingsError as error:
         print(f"shop: configuration error: {error}", file=sys.stderr)
         return 2
+    except (DatabaseUnreachable, CannotStart) as error:
+        print(f"shop: {error}", file=sys.stderr)
+        return 1
+    except Interrupted:
+        return 130
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 import gc
 
-from shop import create_app
+from shop.app import create_app
 
 app = create_app()
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from shop.db.embedded import EmbeddedPostgres
 from shop.db.engine import create_db_engine
-from shop.db.migrate import upgrade
+from shop.db.migrate import migration_engine, prepare_database
 from shop.settings import Settings
 
 # Cheap argon2id parameters keep hundreds of sign-ups fast; production cost is set by env.
@@ -20,30 +23,33 @@ TEST_HASH_TIME_COST = 1
 TEST_HASH_MEMORY_KIB = 1024
 
 
+def shared_tmp_dir(prefix: str) -> Path:
+    """Make a directory the embedded server's own user can reach, when run as root.
+
+    Not under pytest's tmp_path: every pytest session (and xdist worker) resets
+    /tmp/pytest-of-<user> to mode 0700, which locks out a server another session started.
+    """
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Return TEST_DATABASE_URL if the user set one, else start an embedded PostgreSQL."""
+def database_url() -> Iterator[str]:
+    """Return TEST_DATABASE_URL if the user set one, else start an embedded PostgreSQL;
+    either way migrated to head."""
     configured = os.environ.get("TEST_DATABASE_URL")
     if configured:
+        prepare_database(configured, timeout=30)
         yield configured
         return
-    server = EmbeddedPostgres(Path(tmp_path_factory.mktemp("pg")), delete_on_stop=True)
-    url = server.start()
+    data_dir = shared_tmp_dir("shop-test-pg-")
+    server = EmbeddedPostgres(data_dir, delete_on_stop=True)
     try:
+        url = server.start()
+        prepare_database(url, timeout=30)
         yield url
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="session")
-def engine(database_url: str) -> Iterator[Engine]:
-    """Return a migrated engine configured as the service's, with room for race threads."""
-    db_engine = create_db_engine(
-        Settings(database_url=database_url, jwt_secret=secrets.token_hex(32), db_pool_size=30)
-    )
-    upgrade(db_engine)
-    yield db_engine
-    db_engine.dispose()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +58,7 @@ def jwt_secret() -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, jwt_secret: str, engine: Engine) -> Settings:
+def settings(database_url: str, jwt_secret: str) -> Settings:
     """Return settings for an in-process app on the throwaway database."""
     return Settings(
         database_url=database_url,
@@ -61,3 +67,20 @@ def settings(database_url: str, jwt_secret: str, engine: Engine) -> Settings:
         password_hash_memory_kib=TEST_HASH_MEMORY_KIB,
         db_startup_timeout=10,
     )
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    """Return an engine configured as the service's, with room for race threads."""
+    db_engine = create_db_engine(dataclasses.replace(settings, db_pool_size=30))
+    yield db_engine
+    db_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def admin_engine(database_url: str) -> Iterator[Engine]:
+    """Return an engine without the service's session limits, for tests that set the scene
+    (hold a row lock, kill a backend) behind the service's back."""
+    db_engine = migration_engine(database_url)
+    yield db_engine
+    db_engine.dispose()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
-from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork
+from shop.db.migrate import migration_engine, upgrade
+from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork, UnitPolicy
 from shop.security.passwords import Argon2Hasher
 from shop.services.auth import authenticate
 from shop.services.info import get_info
@@ -29,17 +32,25 @@ def wallet(uow: UnitOfWork, user_id: int) -> dict[str, Any]:
     return document
 
 
-def sql_uow(engine: Engine, retries: list[str] | None = None) -> SqlUnitOfWork:
+def random_address() -> str:
+    """A client address of its own, so login throttling never couples two tests."""
+    return f"addr-{uuid.uuid4().hex[:12]}"
+
+
+def sql_uow(
+    engine: Engine, retries: list[str] | None = None, policy: UnitPolicy | None = None
+) -> SqlUnitOfWork:
     """Return a unit of work that takes a pooled connection per transaction and gives it back."""
     on_retry = None if retries is None else retries.append
-    return SqlUnitOfWork(ConnectionScope(engine), on_retry=on_retry, release_after_each=True)
+    policy = policy or UnitPolicy(on_retry=on_retry)
+    return SqlUnitOfWork(ConnectionScope(engine), policy, release_after_each=True)
 
 
 def create_user(engine: Engine, username: str | None = None) -> tuple[int, str]:
     """Sign a new user up through the real service and return (id, username)."""
     name = username or random_username()
     uow = sql_uow(engine)
-    return authenticate(uow, CHEAP_HASHER, name, PASSWORD).user_id, name
+    return authenticate(uow, CHEAP_HASHER, name, PASSWORD, random_address()).user_id, name
 
 
 def balances(engine: Engine, user_ids: list[int]) -> dict[int, int]:
@@ -64,3 +75,25 @@ def assert_money_invariants(engine: Engine, user_ids: list[int]) -> None:
     current = balances(engine, user_ids)
     assert all(balance >= 0 for balance in current.values()), current
     assert sum(current.values()) + coins_spent(engine, user_ids) == 1000 * len(user_ids)
+
+
+@contextmanager
+def scratch_database(admin_engine: Engine, database_url: str) -> Iterator[str]:
+    """Create an empty database next to the test one; yield its URL; drop it afterwards."""
+    name = f"scratch_{uuid.uuid4().hex[:12]}"
+    with admin_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def upgrade_to(database_url: str, revision: str) -> None:
+    """Migrate a database to ``revision`` (not necessarily the newest)."""
+    engine = migration_engine(database_url)
+    try:
+        upgrade(engine, revision)
+    finally:
+        engine.dispose()

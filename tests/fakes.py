@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 from uuid import UUID
 
+from shop.domain.idempotency import Replay, RequestKey
+from shop.domain.logins import LoginAttempt, LoginPolicy, Throttle, lockout_seconds
 from shop.domain.wallets import Credentials, PurchaseOutcome, TransferOutcome, WalletDocument
 from shop.services.unit_of_work import TransientStorageError
 
@@ -29,6 +34,11 @@ class FakeStore:
     def __init__(self) -> None:
         self.users: dict[int, FakeUser] = {}
         self.attempts: set[UUID] = set()
+        self.keys: dict[tuple[int, str], Replay] = {}
+        # (scope, username, address) -> (failures, time of the last one)
+        self.login_failures: dict[tuple[str, str, str], tuple[int, float]] = {}
+        self.known_addresses: set[tuple[int, str]] = set()
+        self.now = time.time
 
     def by_name(self, username: str) -> FakeUser | None:
         return next((u for u in self.users.values() if u.username == username), None)
@@ -111,15 +121,78 @@ class FakeTransferRepository:
         return TransferOutcome(True, target.id, moved=True)
 
 
+class FakeIdempotencyRepository:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    def claim(self, key: RequestKey) -> Replay | None:
+        return self.store.keys.get((key.user_id, key.key))
+
+    def record(self, key: RequestKey, outcome: str) -> None:
+        self.store.keys[(key.user_id, key.key)] = Replay(key.fingerprint, outcome)
+
+
+class FakeLoginRepository:
+    """The throttle of domain/logins.py over dictionaries (no expiry of known addresses)."""
+
+    def __init__(self, store: FakeStore, policy: LoginPolicy) -> None:
+        self.store = store
+        self.policy = policy
+
+    def _scopes(self, attempt: LoginAttempt) -> list[tuple[tuple[str, str, str], int]]:
+        user, address, policy = attempt.username, attempt.address, self.policy
+        return [
+            (("pair", user, address), policy.pair_free),
+            (("account", user, ""), policy.account_free),
+            (("address", "", address), policy.address_free),
+        ]
+
+    def throttle(self, attempt: LoginAttempt) -> Throttle:
+        now, known = self.store.now(), self._known(attempt)
+        longest = Throttle()
+        for scope, free in self._scopes(attempt):
+            failures, last = self.store.login_failures.get(scope, (0, 0.0))
+            if scope[0] == "account" and known or last < now - self.policy.window:
+                continue
+            wait = last + lockout_seconds(failures, free, self.policy.max_lockout) - now
+            if failures >= free and wait > longest.retry_after:
+                longest = Throttle(scope[0], wait)
+        return longest
+
+    def failed(self, attempt: LoginAttempt) -> None:
+        now = self.store.now()
+        for scope, _ in self._scopes(attempt):
+            failures, last = self.store.login_failures.get(scope, (0, 0.0))
+            fresh = last >= now - self.policy.window
+            self.store.login_failures[scope] = ((failures if fresh else 0) + 1, now)
+
+    def succeeded(self, attempt: LoginAttempt, user_id: int) -> None:
+        self.store.login_failures.pop(("pair", attempt.username, attempt.address), None)
+        self.store.known_addresses.add((user_id, attempt.address))
+
+    def _known(self, attempt: LoginAttempt) -> bool:
+        user = self.store.by_name(attempt.username)
+        return user is not None and (user.id, attempt.address) in self.store.known_addresses
+
+
 class FakeUnitOfWork:
     """Counts commits; can be told to fail the next N units of work transiently."""
 
-    def __init__(self, store: FakeStore | None = None, retry_attempts: int = 3) -> None:
+    def __init__(
+        self,
+        store: FakeStore | None = None,
+        retry_attempts: int = 3,
+        login_policy: LoginPolicy | None = None,
+    ) -> None:
         self.store = store or FakeStore()
         self.users = FakeUserRepository(self.store)
         self.purchases = FakePurchaseRepository(self.store)
         self.transfers = FakeTransferRepository(self.store)
+        self.idempotency = FakeIdempotencyRepository(self.store)
+        self.logins = FakeLoginRepository(self.store, login_policy or LoginPolicy())
         self.retry_attempts = retry_attempts
+        self.budget: float | None = None
+        self.held: list[tuple[str, ...]] = []
         self.commits = 0
         self.failures_to_inject = 0
         self.retries: list[str] = []
@@ -147,6 +220,14 @@ class FakeUnitOfWork:
 
     def detach(self) -> None:
         self.detached += 1
+
+    def remaining(self) -> float | None:
+        return self.budget
+
+    @contextlib.contextmanager
+    def exclusive(self, *keys: str) -> Iterator[None]:
+        self.held.append(keys)
+        yield
 
 
 class FakeHasher:

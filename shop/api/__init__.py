@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from shop.api import auth, errors, health, info, purchases, tokens, transfers
+from shop.api import auth, errors, health, info, purchases, transfers
 
 
 def init_api(app: Flask) -> None:
-    """Register token handling, error mapping and every blueprint on ``app``."""
-    tokens.init_app(app)
+    """Register error mapping and every blueprint on ``app``."""
     errors.init_app(app)
     for module in (auth, info, purchases, transfers, health):
         app.register_blueprint(module.bp)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from observability import metrics
 from shop.api import context, schemas
@@ -17,7 +17,8 @@ def login() -> Response:
     body = schemas.json_object("username", "password")
     username = schemas.string_field(body, "username")
     password = schemas.string_field(body, "password")
-    login = authenticate(context.uow(), context.hasher(), username, password)
+    # remote_addr is the client's address, or the proxy's (TRUSTED_PROXY_HOPS).
+    login = authenticate(context.uow(), context.hasher(), username, password, request.remote_addr)
     if login.created:
         metrics.record_sign_up()
     return jsonify(token=issue_token(login.user_id))

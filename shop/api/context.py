@@ -1,14 +1,14 @@
-"""Per-request access to the unit of work, the password hasher and the settings."""
+"""Per-request access to the unit of work, the password hasher and the wiring of the app."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 
-from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork
+from shop.db.monitor import DatabaseMonitor
+from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork, UnitPolicy
 from shop.services.passwords import PasswordHasher
 from shop.settings import Settings
 
@@ -20,7 +20,8 @@ class Shop:
     settings: Settings
     engine: Engine
     hasher: PasswordHasher
-    on_retry: Callable[[str], None] | None = None
+    policy: UnitPolicy
+    monitor: DatabaseMonitor
 
 
 def shop() -> Shop:
@@ -30,15 +31,11 @@ def shop() -> Shop:
 
 
 def uow() -> SqlUnitOfWork:
-    """Return a unit of work on this request's single pooled connection."""
+    """Return a unit of work on this request's single pooled connection, within its budget."""
     wired = shop()
     if "db_connections" not in g:
-        g.db_connections = ConnectionScope(wired.engine)
-    return SqlUnitOfWork(
-        g.db_connections,
-        retry_attempts=wired.settings.db_retry_attempts,
-        on_retry=wired.on_retry,
-    )
+        g.db_connections = ConnectionScope(wired.engine, wired.policy.on_pool_wait)
+    return SqlUnitOfWork(g.db_connections, wired.policy, deadline=g.get("deadline"))
 
 
 def hasher() -> PasswordHasher:

@@ -3,31 +3,38 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from observability import metrics
+from shop.api.deadlines import DeadlineExceeded
 from shop.domain import errors as domain
 from shop.services.unit_of_work import TransientStorageError
 
 log = logging.getLogger(__name__)
 
+# Looked up along each error's class hierarchy: a subclass gets its parent's status.
 STATUS_BY_ERROR: dict[type[domain.ShopError], int] = {
-    domain.ValidationError: 400,
-    domain.UnknownItem: 400,
-    domain.UnknownRecipient: 400,
-    domain.SelfTransfer: 400,
-    domain.InsufficientFunds: 400,
+    domain.ShopError: 400,
     domain.InvalidCredentials: 401,
     domain.MissingToken: 401,
     domain.InvalidToken: 401,
     domain.UnknownUser: 401,
+    domain.IdempotencyConflict: 422,
     domain.TooManyLogins: 429,
-    domain.ServiceUnavailable: 503,
+    domain.LoginThrottled: 429,
 }
-# Statuses that tell the client to come back: they carry Retry-After.
-RETRY_LATER = frozenset({429, 503})
+UNAVAILABLE = "database temporarily unavailable, retry shortly"
+
+
+def status_of(error: domain.ShopError) -> int:
+    """Return the status of the nearest class of ``error`` in the table."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
 
 
 def error_response(message: str, status: int) -> tuple[Response, int]:
@@ -35,11 +42,19 @@ def error_response(message: str, status: int) -> tuple[Response, int]:
     return jsonify(errors=message), status
 
 
+def retry_after(response: Response, seconds: float) -> Response:
+    """Tell the client when to come back (whole seconds, at least one)."""
+    response.headers["Retry-After"] = str(max(1, math.ceil(seconds)))
+    return response
+
+
 def _shop_error(error: domain.ShopError) -> tuple[Response, int]:
-    metrics.record_refusal(error.reason)
-    response, status = error_response(error.message, STATUS_BY_ERROR.get(type(error), 400))
-    if status in RETRY_LATER:
-        response.headers["Retry-After"] = "1"
+    metrics.record_refusal(error)
+    response, status = error_response(error.message, status_of(error))
+    if error.retry_after is not None:
+        retry_after(response, error.retry_after)
+    if error.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return response, status
 
 
@@ -52,10 +67,19 @@ def _http_error(error: HTTPException) -> tuple[Response, int]:
 
 
 def _unavailable(error: TransientStorageError) -> tuple[Response, int]:
-    log.warning("database unavailable after retries: %s", error.reason)
-    response, status = error_response("database temporarily unavailable, retry shortly", 503)
-    response.headers["Retry-After"] = "1"
-    return response, status
+    log.warning("database unavailable: %s", error.reason)
+    return _service_unavailable(error.reason)
+
+
+def _deadline(error: DeadlineExceeded) -> tuple[Response, int]:
+    log.warning("request deadline exceeded: %s", error)
+    return _service_unavailable("deadline")
+
+
+def _service_unavailable(reason: str) -> tuple[Response, int]:
+    metrics.record_unavailable(reason)
+    response, status = error_response(UNAVAILABLE, 503)
+    return retry_after(response, 1), status
 
 
 def _unexpected(error: Exception) -> tuple[Response, int]:
@@ -68,4 +92,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(domain.ShopError, _shop_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(TransientStorageError, _unavailable)
+    app.register_error_handler(DeadlineExceeded, _deadline)
     app.register_error_handler(Exception, _unexpected)

@@ -1,4 +1,8 @@
-"""GET /healthz (process up) and GET /readyz (database reachable and migrated)."""
+"""GET /healthz (process up) and GET /readyz (database reachable and migrated).
+
+Readiness comes from the worker's background database check (db/monitor.py), so both
+answer at once whatever the database does.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from flask import Blueprint, Response, jsonify
 
 from shop.api import context
 from shop.api.errors import error_response
-from shop.db.health import schema_status
 
 bp = Blueprint("health", __name__)
 
@@ -18,7 +21,9 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response | tuple[Response, int]:
-    problem = schema_status(context.shop().engine)
+    problem = context.shop().monitor.problem()
     if problem is not None:
-        return error_response(problem, 503)
+        response, status = error_response(problem, 503)
+        response.headers["Retry-After"] = "1"
+        return response, status
     return jsonify(status="ready")

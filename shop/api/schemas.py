@@ -17,6 +17,8 @@ def json_object(*fields: str) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("request body must be valid JSON") from None
+    except RecursionError:  # nesting deeper than the parser's stack (RUNTIME.md)
+        raise ValidationError("request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")
     missing = [name for name in fields if name not in body]

@@ -1,50 +1,48 @@
-"""JWTs: issued by flask-jwt-extended, verified on the hot path with PyJWT directly.
+"""JWTs with PyJWT: HS256 pinned, ``sub`` is the user id, ``type`` is ``access``.
 
-HS256 is pinned, ``sub`` is the user id. Verification checks exactly what
-flask-jwt-extended would (signature, algorithm, ``exp``/``nbf``/``iat``, ``type``), at a
-fraction of its cost, and remembers tokens that verified: a bearer token is sent with every
-request of a session, and an HMAC check per request was a tenth of the CPU per request.
+Verification checks the signature, the algorithm, ``exp``/``nbf``/``iat`` and the type,
+and remembers tokens that verified: a bearer token is sent with every request of a
+session, and an HMAC check per request is a noticeable share of a request's CPU
+(ammo/RESULTS.md). Expiry is re-checked on every use of a remembered token.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+import uuid
 from functools import lru_cache
 
 import jwt
-from flask import Flask, current_app, g, request
-from flask_jwt_extended import JWTManager, create_access_token
+from flask import g, request
 
+from shop.api import context
 from shop.domain.errors import InvalidToken, MissingToken, UnknownUser
-from shop.settings import Settings
 
 ALGORITHM = "HS256"
+TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
 # Verified tokens remembered per worker: ~64 K sessions in a few MiB.
 VERIFIED_TOKENS = 65_536
 
 
-def configure(app: Flask, settings: Settings) -> None:
-    """Put the JWT settings into the Flask config."""
-    app.config.update(
-        JWT_SECRET_KEY=settings.jwt_secret,
-        JWT_ALGORITHM=ALGORITHM,
-        JWT_DECODE_ALGORITHMS=[ALGORITHM],
-        JWT_TOKEN_LOCATION=["headers"],
-        JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.jwt_ttl_seconds),
-    )
-
-
-def init_app(app: Flask) -> None:
-    """Bind flask-jwt-extended, which issues the tokens."""
-    JWTManager(app)
-
-
 def issue_token(user_id: int) -> str:
-    """Return a signed access token whose subject is ``user_id``."""
+    """Return a signed access token for this request's user."""
     g.user_id = user_id  # for the access log
-    token: str = create_access_token(identity=str(user_id))
-    return token
+    settings = context.shop().settings
+    return encode_token(user_id, settings.jwt_secret, settings.jwt_ttl_seconds)
+
+
+def encode_token(user_id: int, secret: str, ttl_seconds: int) -> str:
+    """Return a signed access token whose subject is ``user_id`` (also for load tests)."""
+    now = int(time.time())
+    claims = {
+        "sub": str(user_id),
+        "type": TOKEN_TYPE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + ttl_seconds,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 def current_user_id() -> int:
@@ -52,7 +50,7 @@ def current_user_id() -> int:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme != "Bearer" or not token:
         raise MissingToken("missing or malformed Authorization header (want: Bearer <token>)")
-    user_id, expires_at = verified(token, current_app.config["JWT_SECRET_KEY"])
+    user_id, expires_at = verified(token, context.shop().settings.jwt_secret)
     if expires_at <= time.time():  # a remembered token may have expired since
         raise InvalidToken("token has expired")
     g.user_id = user_id
@@ -74,7 +72,7 @@ def verified(token: str, secret: str) -> tuple[int, float]:
     except jwt.InvalidTokenError:
         raise InvalidToken("invalid token") from None
     subject = claims["sub"]
-    if claims.get("type") != "access":
+    if claims.get("type") != TOKEN_TYPE:
         raise InvalidToken("invalid token")
     if not (isinstance(subject, str) and subject.isascii() and subject.isdigit()):
         raise UnknownUser("token subject is not a user id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from observability import metrics
-from shop.api import context, schemas
+from shop.api import context, idempotency, schemas
 from shop.api.tokens import current_user_id
 from shop.services.transfers import send_coins
 
@@ -18,6 +18,6 @@ def send() -> Response:
     body = schemas.json_object("toUser", "amount")
     recipient = schemas.string_field(body, "toUser")
     amount = schemas.integer_field(body, "amount")
-    send_coins(context.uow(), sender_id, recipient, amount)
-    metrics.record_transfer(amount)
-    return jsonify({})
+    replayed = send_coins(context.uow(), sender_id, recipient, amount, idempotency.key())
+    metrics.record_transfer(amount, replayed)
+    return idempotency.mark(jsonify({}), replayed)

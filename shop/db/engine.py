@@ -1,16 +1,17 @@
-"""Engine and connection pool, and waiting for the database at start-up."""
+"""Engine and connection pool: timeouts on every connection, created after gevent patching."""
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
-from tenacity import Retrying, before_sleep_log, stop_after_delay, wait_exponential
 
 from shop.settings import Settings
 
-log = logging.getLogger(__name__)
+# How often a backend checks that its client is still there while it runs a query: a request
+# that gave up (deadline) closes its connection, and its query, lock waits included, stops.
+CLIENT_CHECK_INTERVAL_MS = 1000
 
 
 def sqlalchemy_url(database_url: str) -> sa.URL:
@@ -21,33 +22,57 @@ def sqlalchemy_url(database_url: str) -> sa.URL:
     return url
 
 
+def session_options(settings: Settings) -> str:
+    """Return the server settings each connection starts with (libpq ``options``).
+
+    Reads run outside transactions in read-only mode, so a write that skipped
+    ``BEGIN READ WRITE`` fails loudly instead of committing alone (see statements.py).
+    """
+    settings_ms = {
+        "statement_timeout": settings.db_statement_timeout,
+        "lock_timeout": settings.db_lock_timeout,
+        # A worker frozen inside a transaction must not hold row locks for long.
+        "idle_in_transaction_session_timeout": settings.request_timeout * 2,
+    }
+    options = [f"-c {name}={round(seconds * 1000)}" for name, seconds in settings_ms.items()]
+    options.append(f"-c client_connection_check_interval={CLIENT_CHECK_INTERVAL_MS}")
+    options.append("-c default_transaction_read_only=on")
+    return " ".join(options)
+
+
+def connect_args(settings: Settings, application_name: str = "shop") -> dict[str, Any]:
+    """Return psycopg connection arguments; behind PgBouncer, no options or prepared statements.
+
+    PgBouncer in transaction mode refuses startup options and cannot keep a prepared
+    statement across transactions: there the role (or PgBouncer's ``connect_query``)
+    carries the timeouts, and psycopg never prepares.
+    """
+    args: dict[str, Any] = {
+        "application_name": application_name,
+        "connect_timeout": settings.db_connect_timeout,
+    }
+    if settings.db_pooler == "pgbouncer":
+        args["prepare_threshold"] = None
+    else:
+        args["options"] = session_options(settings)
+    return args
+
+
 def create_db_engine(settings: Settings) -> Engine:
     """Build the pooled engine; one per process, created after gevent patching."""
+    settings.require_database()
     return sa.create_engine(
         sqlalchemy_url(settings.database_url),
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=3600,
-        # Every use case is one SQL statement, which PostgreSQL runs as its own transaction:
-        # autocommit saves the BEGIN and COMMIT round trips (3 -> 1 per request).
+        # Transactions are opened explicitly, only by units of work that write
+        # (statements.py): a read is one statement and one round trip.
         isolation_level="AUTOCOMMIT",
-        # In autocommit no transaction can be open at check-in: skip the reset rollback.
+        # No transaction is open at check-in (units of work end theirs): skip the reset.
         pool_reset_on_return=None,
         # Error messages would otherwise carry bound values such as password hashes into logs.
         hide_parameters=True,
-        connect_args={"application_name": "shop", "connect_timeout": 5},
+        connect_args=connect_args(settings),
     )
-
-
-def wait_for_database(engine: Engine, timeout: float) -> None:
-    """Block until the database answers ``SELECT 1``, backing off up to ``timeout`` seconds."""
-    retrying = Retrying(
-        stop=stop_after_delay(timeout),
-        wait=wait_exponential(multiplier=0.1, max=5),
-        before_sleep=before_sleep_log(log, logging.WARNING),
-        reraise=True,
-    )
-    for attempt in retrying:
-        with attempt, engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))

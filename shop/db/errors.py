@@ -2,11 +2,63 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import exc as sa_exc
+
+from shop.services.unit_of_work import TransientStorageError
+
+# SQLSTATEs that a fresh attempt of the whole transaction may not hit, by reason.
+RETRYABLE_SQLSTATES = {
+    "40001": "serialization_failure",
+    "40P01": "deadlock",
+    "55P03": "lock_timeout",
+    "57P01": "admin_shutdown",
+    "57P02": "crash_shutdown",
+    "57P03": "cannot_connect_now",
+    "53300": "too_many_connections",
+    "25P03": "idle_in_transaction_timeout",
+    "08000": "connection_exception",
+    "08003": "connection_does_not_exist",
+    "08006": "connection_failure",
+    "08001": "connection_failure",
+}
+# Transient, but another attempt would only run out of time again: answer 503 at once.
+FINAL_SQLSTATES = {"57014": "statement_timeout"}
 
 
-def violated(error: DBAPIError) -> str | None:
+def violated(error: sa_exc.DBAPIError) -> str | None:
     """Return the name of the constraint a statement violated, if PostgreSQL named one."""
     diag = getattr(error.orig, "diag", None)
     name: str | None = getattr(diag, "constraint_name", None)
     return name
+
+
+def transient_error(error: BaseException) -> TransientStorageError | None:
+    """Translate a database failure that is not the request's fault, or return None.
+
+    Anything else (a syntax error, a refused write outside a transaction) is a bug and
+    stays a 500.
+    """
+    if isinstance(error, sa_exc.TimeoutError):
+        return TransientStorageError("pool_timeout")
+    if isinstance(error, sa_exc.PendingRollbackError):
+        # A connection that died under an earlier statement of this request.
+        return TransientStorageError("connection_lost")
+    if not isinstance(error, sa_exc.DBAPIError):
+        return None
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate in RETRYABLE_SQLSTATES:
+        return TransientStorageError(RETRYABLE_SQLSTATES[sqlstate])
+    if sqlstate in FINAL_SQLSTATES:
+        return TransientStorageError(FINAL_SQLSTATES[sqlstate], retryable=False)
+    if error.connection_invalidated:
+        return TransientStorageError("connection_lost")
+    # psycopg raises these without a SQLSTATE when it cannot connect or the socket broke.
+    if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError) and sqlstate is None:
+        return TransientStorageError("connection_failure")
+    return None
+
+
+def transient_reason(error: BaseException) -> str | None:
+    """Name the transient failure behind ``error``, or None if retrying cannot help."""
+    transient = transient_error(error)
+    return None if transient is None else transient.reason

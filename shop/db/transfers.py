@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from shop.db.errors import violated
+from shop.db.statements import Sql, Statements
 from shop.domain.wallets import TransferOutcome
 
 # One statement, one round trip. The order of work is forced by one-time filters
@@ -17,8 +17,15 @@ from shop.domain.wallets import TransferOutcome
 #   2. `debit` subtracts only if two distinct rows were locked (the recipient exists
 #      and is someone else) and the committed balance covers the amount;
 #   3. `credit`, the ledger row and the per-pair total happen only after a debit.
-TRANSFER = """
-    WITH recipient AS (
+# An attempt already in the ledger (a retry after a lost commit) moves nothing and reports
+# success; should it commit while this statement runs, the ledger's unique key refuses
+# the second row and the whole statement rolls back (handled below).
+TRANSFER = Sql(
+    "WITH users transfers transfer_totals",
+    """
+    WITH already AS (
+        SELECT 1 FROM transfers WHERE attempt = %(attempt)s
+    ), recipient AS (
         SELECT id, username FROM users WHERE username = %(recipient)s
     ), locked AS (
         SELECT count(*) AS n FROM (
@@ -32,6 +39,7 @@ TRANSFER = """
          WHERE id = %(sender_id)s
            AND balance >= CAST(%(amount)s AS bigint)
            AND (SELECT n FROM locked) = 2
+           AND NOT EXISTS (SELECT 1 FROM already)
         RETURNING id, username
     ), credit AS (
         UPDATE users SET balance = balance + CAST(%(amount)s AS bigint)
@@ -49,15 +57,17 @@ TRANSFER = """
     )
     SELECT (SELECT id FROM recipient) AS recipient_id,
            EXISTS (SELECT 1 FROM users WHERE id = %(sender_id)s) AS sender_exists,
-           EXISTS (SELECT 1 FROM credit) AS moved
-    """
+           EXISTS (SELECT 1 FROM credit) OR EXISTS (SELECT 1 FROM already) AS moved
+    """,
+    writes=True,
+)
 
 
 class SqlTransferRepository:
     """Transfers in PostgreSQL: balances, ledger and per-pair totals in one statement."""
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: Statements) -> None:
+        self._db = db
 
     def transfer(
         self, sender_id: int, recipient: str, amount: int, attempt: UUID
@@ -65,7 +75,7 @@ class SqlTransferRepository:
         params = {"sender_id": sender_id, "recipient": recipient, "amount": amount}
         params["attempt"] = attempt
         try:
-            row = self._conn.exec_driver_sql(TRANSFER, params).one()
+            row = self._db.run(TRANSFER, params).one()
         except IntegrityError as error:
             if violated(error) != "transfers_attempt_key":
                 raise

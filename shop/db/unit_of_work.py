@@ -2,62 +2,56 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
 from opentelemetry import context, trace
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, Engine, RootTransaction
+from sqlalchemy.engine import Connection, Engine
 
+from shop.db.errors import transient_error
+from shop.db.hot_rows import HotRows, HotRowTimeout
+from shop.db.idempotency import SqlIdempotencyRepository
+from shop.db.logins import SqlLoginRepository
 from shop.db.purchases import SqlPurchaseRepository
+from shop.db.statements import Statements, TransactionHook
 from shop.db.transfers import SqlTransferRepository
 from shop.db.users import SqlUserRepository
+from shop.domain.logins import LoginPolicy
 from shop.services.unit_of_work import TransientStorageError
 
 tracer = trace.get_tracer("shop.db")
 
-# SQLSTATEs worth a fresh attempt of the whole transaction.
-TRANSIENT_SQLSTATES = {
-    "40001": "serialization_failure",
-    "40P01": "deadlock",
-    "57P01": "admin_shutdown",
-    "57P02": "crash_shutdown",
-    "57P03": "cannot_connect_now",
-    "08000": "connection_exception",
-    "08003": "connection_does_not_exist",
-    "08006": "connection_failure",
-    "08001": "connection_failure",
-}
 
+@dataclass(frozen=True, slots=True)
+class UnitPolicy:
+    """What every unit of work of one app shares: retries, hooks and the hot-row bulkhead."""
 
-def transient_reason(error: BaseException) -> str | None:
-    """Name the transient failure behind ``error``, or None if retrying cannot help."""
-    if isinstance(error, sa_exc.TimeoutError):
-        return "pool_timeout"
-    if not isinstance(error, sa_exc.DBAPIError):
-        return None
-    sqlstate = getattr(error.orig, "sqlstate", None)
-    if sqlstate in TRANSIENT_SQLSTATES:
-        return TRANSIENT_SQLSTATES[sqlstate]
-    if error.connection_invalidated:
-        return "connection_lost"
-    # psycopg raises OperationalError without a SQLSTATE when it cannot connect at all.
-    if isinstance(error, sa_exc.OperationalError) and sqlstate is None:
-        return "connection_failure"
-    return None
+    retry_attempts: int = 3
+    hot_rows: HotRows = field(default_factory=lambda: HotRows(per_key=2))
+    login_policy: LoginPolicy = field(default_factory=LoginPolicy)
+    on_retry: Callable[[str], None] | None = None
+    on_transaction: TransactionHook | None = None
+    on_pool_wait: Callable[[float], None] | None = None
 
 
 class ConnectionScope:
     """Lend one pooled connection for a whole request, taken on first use."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, on_wait: Callable[[float], None] | None = None) -> None:
         self._engine = engine
+        self._on_wait = on_wait
         self._conn: Connection | None = None
 
     def get(self) -> Connection:
         if self._conn is None:
+            started = time.perf_counter()
             self._conn = self._engine.connect()
+            if self._on_wait is not None:
+                self._on_wait(time.perf_counter() - started)
         return self._conn
 
     def release(self) -> None:
@@ -65,47 +59,63 @@ class ConnectionScope:
             conn, self._conn = self._conn, None
             conn.close()
 
+    def discard(self) -> None:
+        """Drop a connection whose state is unknown (never back to the pool as it is)."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            if not conn.invalidated:
+                conn.invalidate()
+            conn.close()
+
 
 class SqlUnitOfWork:
     """One transaction's worth of repositories on the request's connection.
 
-    The connection is in autocommit mode and every repository method is a single
-    statement, so each unit of work is exactly one PostgreSQL transaction that either
-    happens whole or not at all, in one round trip (no BEGIN/COMMIT). A unit that needs
-    two statements must not be written on this connection: tests count statements per use case.
+    Reads run as single statements; the first write opens a real transaction, which
+    ``commit()`` commits and leaving the block without it rolls back (statements.py).
+    Any failure drops the connection from the request, so a retry starts on a fresh one.
     """
 
     users: SqlUserRepository
     purchases: SqlPurchaseRepository
     transfers: SqlTransferRepository
+    idempotency: SqlIdempotencyRepository
+    logins: SqlLoginRepository
 
     def __init__(
         self,
         connections: ConnectionScope,
-        retry_attempts: int = 3,
-        on_retry: Callable[[str], None] | None = None,
+        policy: UnitPolicy | None = None,
+        deadline: float | None = None,
         release_after_each: bool = False,
     ) -> None:
         self._connections = connections
+        self._policy = policy or UnitPolicy()
+        self._deadline = deadline
         # Outside a request (scripts, tests) nothing else returns the connection to the pool.
         self._release_after_each = release_after_each
-        self._tx: RootTransaction | None = None
-        self.retry_attempts = retry_attempts
-        self._on_retry = on_retry
+        self._statements: Statements | None = None
+
+    @property
+    def retry_attempts(self) -> int:
+        return self._policy.retry_attempts
 
     def __enter__(self) -> Self:
         self._span = tracer.start_span("unit_of_work")
         self._span_token = context.attach(trace.set_span_in_context(self._span))
         try:
             conn = self._connections.get()
-            self._tx = conn.begin()
         except Exception as error:
             self._end_span(error)
             _raise_transient(error)
             raise
-        self.users = SqlUserRepository(conn)
-        self.purchases = SqlPurchaseRepository(conn)
-        self.transfers = SqlTransferRepository(conn)
+        statements = Statements(conn, self._policy.on_transaction)
+        self._statements = statements
+        self.users = SqlUserRepository(statements)
+        self.purchases = SqlPurchaseRepository(statements)
+        self.transfers = SqlTransferRepository(statements)
+        self.idempotency = SqlIdempotencyRepository(statements)
+        self.logins = SqlLoginRepository(statements, self._policy.login_policy)
         return self
 
     def __exit__(
@@ -114,23 +124,30 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        tx, self._tx = self._tx, None
-        if tx is not None and tx.is_active:
-            try:
-                tx.rollback()
-            except sa_exc.DBAPIError:
-                if exc is None:  # otherwise the first failure is the one worth reporting
-                    raise
-        if self._release_after_each:
-            self._connections.release()
-        self._end_span(exc)
+        statements, self._statements = self._statements, None
+        try:
+            if statements is not None:
+                statements.end()
+        except Exception as cleanup_error:
+            # The rollback met a dead connection: the server has rolled back already.
+            self._connections.discard()
+            self._end_span(exc or cleanup_error)
+            if exc is None:
+                raise TransientStorageError("connection_lost") from cleanup_error
+        else:
+            if exc is not None:
+                self._connections.discard()
+            self._end_span(exc)
+        finally:
+            if self._release_after_each:
+                self._connections.release()
         if exc is not None:
             _raise_transient(exc)
 
     def commit(self) -> None:
-        if self._tx is None:
+        if self._statements is None:
             raise RuntimeError("commit() outside of 'with uow:'")
-        self._tx.commit()
+        self._statements.commit()
 
     def _end_span(self, error: BaseException | None) -> None:
         context.detach(self._span_token)
@@ -144,11 +161,22 @@ class SqlUnitOfWork:
         self._connections.release()
 
     def on_retry(self, reason: str) -> None:
-        if self._on_retry is not None:
-            self._on_retry(reason)
+        if self._policy.on_retry is not None:
+            self._policy.on_retry(reason)
+
+    def remaining(self) -> float | None:
+        return None if self._deadline is None else self._deadline - time.monotonic()
+
+    @contextmanager
+    def exclusive(self, *keys: str) -> Iterator[None]:
+        try:
+            with self._policy.hot_rows.hold(keys, self._deadline):
+                yield
+        except HotRowTimeout:
+            raise TransientStorageError("hot_row", retryable=False) from None
 
 
 def _raise_transient(error: BaseException) -> None:
-    reason = transient_reason(error)
-    if reason is not None:
-        raise TransientStorageError(reason) from error
+    transient = transient_error(error)
+    if transient is not None:
+        raise transient from error

@@ -2,29 +2,42 @@
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Connection
-
+from shop.db.statements import Sql, Statements
 from shop.domain.wallets import Credentials, WalletDocument
 
-CREDENTIALS = "SELECT id, password_hash FROM users WHERE username = %(username)s"
+CREDENTIALS = Sql(
+    "SELECT users",
+    "SELECT id, password_hash FROM users WHERE username = %(username)s",
+    writes=False,
+)
 
 # ON CONFLICT DO NOTHING makes concurrent first logins of one name create one row;
 # the losers get no row back and re-read the winner's.
-CREATE = """
+CREATE = Sql(
+    "INSERT users",
+    """
     INSERT INTO users (username, password_hash, balance)
     VALUES (%(username)s, %(password_hash)s, CAST(%(balance)s AS bigint))
     ON CONFLICT (username) DO NOTHING
     RETURNING id
-    """
+    """,
+    writes=True,
+)
 
-REPLACE_HASH = "UPDATE users SET password_hash = %(password_hash)s WHERE id = %(user_id)s"
+REPLACE_HASH = Sql(
+    "UPDATE users",
+    "UPDATE users SET password_hash = %(password_hash)s WHERE id = %(user_id)s",
+    writes=True,
+)
 
 # One round trip, and PostgreSQL writes the response body itself: the per-pair totals
 # table keeps the cost independent of history length. Every value spliced into the text
 # is a number or row_to_json output, so the document is valid JSON by construction (an
 # empty list aggregates to NULL, which concat() drops). Counterparties come in code-point
 # order (COLLATE "C": the same order under any server locale, and a cheaper sort).
-WALLET = """
+WALLET = Sql(
+    "SELECT users inventory transfer_totals",
+    """
     SELECT concat(
              '{"coins":', u.balance,
              ',"inventory":[',
@@ -45,29 +58,29 @@ WALLET = """
              ']}}')
       FROM users u
      WHERE u.id = %(user_id)s
-    """
+    """,
+    writes=False,
+)
 
 
 class SqlUserRepository:
     """Accounts, passwords and wallets in PostgreSQL."""
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: Statements) -> None:
+        self._db = db
 
     def credentials(self, username: str) -> Credentials | None:
-        row = self._conn.exec_driver_sql(CREDENTIALS, {"username": username}).first()
+        row = self._db.run(CREDENTIALS, {"username": username}).first()
         return None if row is None else Credentials(row.id, row.password_hash)
 
     def create(self, username: str, password_hash: str, balance: int) -> int | None:
         params = {"username": username, "password_hash": password_hash, "balance": balance}
-        user_id: int | None = self._conn.exec_driver_sql(CREATE, params).scalar()
+        user_id: int | None = self._db.run(CREATE, params).scalar()
         return user_id
 
     def replace_password_hash(self, user_id: int, password_hash: str) -> None:
-        self._conn.exec_driver_sql(
-            REPLACE_HASH, {"user_id": user_id, "password_hash": password_hash}
-        )
+        self._db.run(REPLACE_HASH, {"user_id": user_id, "password_hash": password_hash})
 
     def wallet(self, user_id: int) -> WalletDocument | None:
-        document: str | None = self._conn.exec_driver_sql(WALLET, {"user_id": user_id}).scalar()
+        document: str | None = self._db.run(WALLET, {"user_id": user_id}).scalar()
         return None if document is None else WalletDocument(document)

@@ -7,6 +7,10 @@ class ShopError(Exception):
     """Base of every error the shop reports to a client."""
 
     reason = "error"
+    # Seconds after which a retry may succeed (refusals that are about load or pace).
+    retry_after: float | None = None
+    # True when this outcome is the stored answer to an earlier request (Idempotency-Key).
+    replayed = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -71,9 +75,21 @@ class TooManyLogins(ShopError):
     """More logins are waiting for a password hash than this worker will queue."""
 
     reason = "too_many_logins"
+    retry_after = 1.0
 
 
-class ServiceUnavailable(ShopError):
-    """The database stayed unreachable through every retry."""
+class LoginThrottled(ShopError):
+    """Too many failed logins in one scope (account, address or both): wait, then retry."""
 
-    reason = "unavailable"
+    reason = "login_throttled"
+
+    def __init__(self, scope: str, retry_after: float) -> None:
+        super().__init__("too many failed logins, retry later")
+        self.scope = scope
+        self.retry_after = retry_after
+
+
+class IdempotencyConflict(ShopError):
+    """An Idempotency-Key was reused for a request other than its first one."""
+
+    reason = "idempotency_conflict"

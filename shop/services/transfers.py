@@ -5,33 +5,59 @@ from __future__ import annotations
 from uuid import uuid4
 
 from shop.domain import rules
-from shop.domain.errors import InsufficientFunds, SelfTransfer, UnknownRecipient, UnknownUser
+from shop.domain.errors import (
+    InsufficientFunds,
+    SelfTransfer,
+    ShopError,
+    UnknownRecipient,
+    UnknownUser,
+)
+from shop.domain.idempotency import request_key
 from shop.domain.wallets import TransferOutcome
-from shop.services.unit_of_work import UnitOfWork, with_retries
+from shop.services.idempotency import run_once
+from shop.services.unit_of_work import UnitOfWork
 
 
-def send_coins(uow: UnitOfWork, sender_id: int, recipient: str, amount: int) -> None:
-    """Move ``amount`` coins from the sender to ``recipient``, or change nothing."""
+def send_coins(
+    uow: UnitOfWork,
+    sender_id: int,
+    recipient: str,
+    amount: int,
+    idempotency_key: str | None = None,
+) -> bool:
+    """Move ``amount`` coins to ``recipient``, or change nothing; return whether replayed."""
     recipient = rules.normalize_username(recipient, field="toUser")
     rules.check_amount(amount)
+    key = request_key(sender_id, idempotency_key, "sendCoin", recipient, amount)
     attempt = uuid4()  # the same on every retry: a retry after a lost commit is a no-op
 
-    def work() -> TransferOutcome:
-        with uow:
-            outcome = uow.transfers.transfer(sender_id, recipient, amount, attempt)
-            uow.commit()
-            return outcome
+    def write() -> None:
+        outcome = uow.transfers.transfer(sender_id, recipient, amount, attempt)
+        refused = _refusal(outcome, sender_id)
+        if refused is not None:
+            raise _rebuild(refused, recipient)
 
-    _raise_unless_moved(with_retries(uow, work), sender_id, recipient)
+    with uow.exclusive(f"user:{sender_id}", f"name:{recipient}"):
+        return run_once(uow, key, write, lambda reason: _rebuild(reason, recipient))
 
 
-def _raise_unless_moved(outcome: TransferOutcome, sender_id: int, recipient: str) -> None:
+def _refusal(outcome: TransferOutcome, sender_id: int) -> str | None:
     if outcome.moved:
-        return
+        return None
     if not outcome.sender_exists:
-        raise UnknownUser("user no longer exists")
+        return UnknownUser.reason
     if outcome.recipient_id is None:
-        raise UnknownRecipient(f"unknown recipient {recipient!r}")
+        return UnknownRecipient.reason
     if outcome.recipient_id == sender_id:
-        raise SelfTransfer("cannot send coins to yourself")
-    raise InsufficientFunds("not enough coins")
+        return SelfTransfer.reason
+    return InsufficientFunds.reason
+
+
+def _rebuild(reason: str, recipient: str) -> ShopError:
+    if reason == UnknownUser.reason:
+        return UnknownUser("user no longer exists")
+    if reason == UnknownRecipient.reason:
+        return UnknownRecipient(f"unknown recipient {recipient!r}")
+    if reason == SelfTransfer.reason:
+        return SelfTransfer("cannot send coins to yourself")
+    return InsufficientFunds("not enough coins")

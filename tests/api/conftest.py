@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from shop import create_app
+from shop.app import create_app
 from shop.settings import Settings
 from tests.factories import PASSWORD, random_username
 
@@ -27,10 +28,20 @@ def fresh_app(settings: Settings) -> Iterator[Flask]:
 
 
 def _app(settings: Settings) -> Iterator[Flask]:
+    with own_app(settings) as flask_app:
+        yield flask_app
+
+
+@contextmanager
+def own_app(settings: Settings) -> Iterator[Flask]:
+    """Build an app of its own from ``settings``; stop its background work afterwards."""
     flask_app = create_app(settings)
-    engine = flask_app.extensions["shop"].engine
-    yield flask_app
-    engine.dispose()
+    wired = flask_app.extensions["shop"]
+    try:
+        yield flask_app
+    finally:
+        wired.monitor.stop()
+        wired.engine.dispose()
 
 
 @pytest.fixture

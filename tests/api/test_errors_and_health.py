@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 
-from shop.api import context
 from shop.domain.errors import TooManyLogins
-from tests.factories import random_username
+from shop.settings import Settings
+from tests.api.conftest import own_app
+from tests.factories import random_username, scratch_database, upgrade_to
+
+# Nothing listens on port 1: connections are refused at once.
+DEAD_DATABASE = "postgresql://nobody@127.0.0.1:1/none"
 
 
 class TestErrorShape:
@@ -44,21 +49,14 @@ class TestErrorShape:
         assert reply.status_code == 500
         assert reply.json == {"errors": "internal server error"}
 
-    def test_database_outage_is_503_with_retry_after(self, fresh_app: Flask) -> None:
-        app = fresh_app
-        wired = app.extensions["shop"]
-        dead = sa.create_engine(
-            "postgresql+psycopg://x@127.0.0.1:1/x", connect_args={"connect_timeout": 1}
-        )
-        app.extensions["shop"] = context.Shop(wired.settings, dead, wired.hasher, wired.on_retry)
+    def test_database_outage_is_503_with_retry_after(self, settings: Settings) -> None:
         retries = "shop_db_retries_total"
         before = REGISTRY.get_sample_value(retries, {"reason": "connection_failure"}) or 0
-        try:
-            reply = app.test_client().post("/api/auth", json={"username": "a", "password": "p"})
-        finally:
-            app.extensions["shop"] = wired
+        with own_app(replace(settings, database_url=DEAD_DATABASE)) as app:
+            body = {"username": "a", "password": "p"}
+            reply = app.test_client().post("/api/auth", json=body)
         after = REGISTRY.get_sample_value(retries, {"reason": "connection_failure"})
-        assert after == before + wired.settings.db_retry_attempts - 1
+        assert after == before + settings.db_retry_attempts - 1
         assert reply.status_code == 503
         assert reply.headers["Retry-After"] == "1"
         assert "temporarily unavailable" in reply.json["errors"]  # type: ignore[index]
@@ -72,8 +70,7 @@ class TestErrorShape:
 
             verify = needs_rehash = hash  # never reached
 
-        wired = fresh_app.extensions["shop"]
-        fresh_app.extensions["shop"] = context.Shop(wired.settings, wired.engine, BusyHasher())
+        fresh_app.extensions["shop"] = replace(fresh_app.extensions["shop"], hasher=BusyHasher())
         body = {"username": random_username(), "password": "p"}
         reply = fresh_app.test_client().post("/api/auth", json=body)
         assert reply.status_code == 429
@@ -89,28 +86,19 @@ class TestHealth:
         reply = client.get("/readyz")
         assert (reply.status_code, reply.json) == (200, {"status": "ready"})
 
-    def test_readyz_is_503_when_the_database_is_unreachable(self, app: Flask) -> None:
-        wired = app.extensions["shop"]
-        dead = sa.create_engine("postgresql+psycopg://x@127.0.0.1:1/x")
-        app.extensions["shop"] = context.Shop(wired.settings, dead, wired.hasher)
-        try:
+    def test_readyz_is_503_when_the_database_is_unreachable(self, settings: Settings) -> None:
+        with own_app(replace(settings, database_url=DEAD_DATABASE)) as app:
             reply = app.test_client().get("/readyz")
-        finally:
-            app.extensions["shop"] = wired
         assert reply.status_code == 503
-        assert reply.json == {"errors": "database unreachable"}
+        assert reply.headers["Retry-After"] == "1"
+        assert reply.json["errors"].startswith("database unreachable: ")  # type: ignore[index]
 
-    def test_readyz_is_503_when_the_schema_is_behind(self, app: Flask, engine: Engine) -> None:
-        with engine.begin() as conn:
-            conn.execute(sa.text("UPDATE alembic_version SET version_num = '0000'"))
-        try:
-            reply = app.test_client().get("/readyz")
-        finally:
-            from shop.db.migrate import head_revision
-
-            with engine.begin() as conn:
-                conn.execute(
-                    sa.text("UPDATE alembic_version SET version_num = :v"), {"v": head_revision()}
-                )
+    def test_readyz_is_503_when_the_schema_is_behind(
+        self, settings: Settings, admin_engine: Engine
+    ) -> None:
+        with scratch_database(admin_engine, settings.database_url) as url:
+            upgrade_to(url, "0003")
+            with own_app(replace(settings, database_url=url)) as app:
+                reply = app.test_client().get("/readyz")
         assert reply.status_code == 503
-        assert "schema at 0000" in reply.json["errors"]  # type: ignore[index]
+        assert "database schema at 0003, code expects" in reply.json["errors"]  # type: ignore[index]

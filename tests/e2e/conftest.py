@@ -69,6 +69,7 @@ class Server:
 
 
 def server_env(**extra: str) -> dict[str, str]:
+    """Return the environment of a server under test: a free port, two workers, cheap hashes."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "JWT_SECRET")}
     env.update(
         PORT=str(free_port()),
@@ -76,8 +77,8 @@ def server_env(**extra: str) -> dict[str, str]:
         PASSWORD_HASH_TIME_COST=str(TEST_HASH_TIME_COST),
         PASSWORD_HASH_MEMORY_KIB=str(TEST_HASH_MEMORY_KIB),
         PYTHONPATH=str(ROOT),
-        **extra,
     )
+    env.update(extra)
     return env
 
 

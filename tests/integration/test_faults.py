@@ -10,7 +10,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 
 from observability import metrics
-from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork, transient_reason
+from shop.db.errors import transient_reason
+from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork, UnitPolicy
 from shop.services.purchases import buy_item
 from shop.services.unit_of_work import TransientStorageError
 from tests.factories import assert_money_invariants, balances, create_user
@@ -20,22 +21,21 @@ def connection_errors() -> float:
     return REGISTRY.get_sample_value("shop_db_connection_errors_total") or 0.0
 
 
-def kill_backend(engine: Engine, pid: int) -> None:
-    with engine.connect() as admin:
+def kill_backend(admin_engine: Engine, pid: int) -> None:
+    with admin_engine.connect() as admin:
         admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
 
 
 class TestConnectionLoss:
     def test_a_killed_connection_is_replaced_and_the_purchase_happens_once(
-        self, engine: Engine
+        self, engine: Engine, admin_engine: Engine
     ) -> None:
         user_id, _ = create_user(engine)
         scope = ConnectionScope(engine)
         retries: list[str] = []
-        uow = SqlUnitOfWork(scope, retry_attempts=3, on_retry=retries.append)
-        pid = scope.get().execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
-        scope.get().rollback()
-        kill_backend(engine, pid)
+        uow = SqlUnitOfWork(scope, UnitPolicy(on_retry=retries.append))
+        pid = scope.get().exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        kill_backend(admin_engine, pid)
 
         buy_item(uow, user_id, "cup")
 
@@ -51,7 +51,8 @@ class TestConnectionLoss:
         metrics.watch_engine(dead, pool_size=0)
         errors_before = connection_errors()
         retries: list[str] = []
-        uow = SqlUnitOfWork(ConnectionScope(dead), retry_attempts=2, on_retry=retries.append)
+        policy = UnitPolicy(retry_attempts=2, on_retry=retries.append)
+        uow = SqlUnitOfWork(ConnectionScope(dead), policy)
         with pytest.raises(TransientStorageError):
             buy_item(uow, 1, "pen")
         assert retries == ["connection_failure"]
@@ -59,7 +60,7 @@ class TestConnectionLoss:
 
 
 class TestClassification:
-    def test_a_real_deadlock_is_transient(self, engine: Engine) -> None:
+    def test_a_real_deadlock_is_transient(self, engine: Engine, admin_engine: Engine) -> None:
         a, _ = create_user(engine)
         b, _ = create_user(engine)
         barrier = threading.Barrier(2)
@@ -67,8 +68,7 @@ class TestClassification:
 
         def lock(first: int, second: int) -> None:
             try:
-                transactional = engine.connect().execution_options(isolation_level="READ COMMITTED")
-                with transactional as conn, conn.begin():
+                with admin_engine.connect() as conn, conn.begin():
                     update = sa.text("UPDATE users SET balance = balance WHERE id = :id")
                     conn.execute(update, {"id": first})
                     barrier.wait()

@@ -1,8 +1,8 @@
 """A write retried after its commit was lost applies once: attempt ids make retries safe.
 
-With one statement per request in autocommit, a connection that drops while the
-statement runs leaves the outcome unknown to us; the service retries with the same
-attempt id, and the ledger's unique key turns a duplicate into "already done".
+A connection that drops while COMMIT is on its way leaves the outcome unknown to us; the
+service retries with the same attempt id, and the statement finds the attempt in the
+ledger and reports "already done" instead of applying it again.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from types import TracebackType
 
 from sqlalchemy.engine import Engine
 
-from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork
+from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork, UnitPolicy
 from shop.services.purchases import buy_item
 from shop.services.transfers import send_coins
 from shop.services.unit_of_work import TransientStorageError
@@ -39,7 +39,7 @@ class CommitThenLoseConnection(SqlUnitOfWork):
 
 def flaky_uow(engine: Engine, retries: list[str]) -> CommitThenLoseConnection:
     return CommitThenLoseConnection(
-        ConnectionScope(engine), on_retry=retries.append, release_after_each=True
+        ConnectionScope(engine), UnitPolicy(on_retry=retries.append), release_after_each=True
     )
 
 

@@ -86,7 +86,7 @@ def test_pgbench_scripts_bind_every_placeholder_of_the_services_sql() -> None:
     for name, text in scripts().items():
         assert "%(" not in text, name
         assert text.count("\n") == 3  # two \set lines and one statement line
-    assert "WITH recipient AS" in scripts()["send"]
+    assert "WITH already AS" in scripts()["send"]
 
 
 def test_phantom_records_carry_their_exact_size() -> None:

@@ -36,7 +36,7 @@ class TestAuthenticate:
         login = authenticate(uow, FakeHasher(), "alice", "pw")
         assert login.created
         assert wallet(uow, login.user_id)["coins"] == 1000
-        assert uow.commits == 1
+        assert uow.commits == 2  # creating the user, recording the successful login
         assert not authenticate(uow, FakeHasher(), "alice", "pw").created
 
     def test_the_connection_is_given_back_before_hashing(self, uow: FakeUnitOfWork) -> None:

@@ -62,22 +62,43 @@ class TestFromEnv:
     @pytest.mark.parametrize(
         ("overrides", "message"),
         [
-            ({"DATABASE_URL": ""}, "DATABASE_URL"),
             ({"JWT_SECRET": ""}, "JWT_SECRET is not set"),
             ({"JWT_SECRET": "short"}, "at least 32"),
             ({"JWT_SECRET": "a" * 40}, "low-entropy"),
             ({"JWT_SECRET": EXAMPLE_SECRET}, "well-known"),
             ({"PORT": "http"}, "PORT must be an integer"),
-            ({"PORT": "0"}, "PORT must be a positive"),
+            ({"PORT": "0"}, "PORT must be at least 1"),
+            ({"PORT": "70000"}, "PORT must be at most 65535"),
+            ({"REQUEST_TIMEOUT": "0"}, "REQUEST_TIMEOUT must be at least 0.1"),
+            ({"DB_CONNECT_TIMEOUT": "1"}, "DB_CONNECT_TIMEOUT must be at least 2"),
+            ({"DB_LOCK_TIMEOUT": "5"}, "DB_LOCK_TIMEOUT must be shorter than REQUEST_TIMEOUT"),
+            ({"DB_POOLER": "pgpool"}, "DB_POOLER must be 'none' or 'pgbouncer'"),
+            ({"HOT_ROW_CONCURRENCY": "0"}, "HOT_ROW_CONCURRENCY must be at least 1"),
             ({"DB_POOL_TIMEOUT": "soon"}, "DB_POOL_TIMEOUT must be a number"),
             ({"DB_RETRY_ATTEMPTS": "0"}, "at least 1"),
             ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
             ({"PASSWORD_HASH_CONCURRENCY": "0"}, "PASSWORD_HASH_CONCURRENCY"),
             ({"PASSWORD_HASH_QUEUE": "-1"}, "PASSWORD_HASH_QUEUE"),
-            ({"PASSWORD_HASH_NICE": "-5"}, "PASSWORD_HASH_NICE must be between 0 and 19"),
-            ({"PASSWORD_HASH_NICE": "20"}, "PASSWORD_HASH_NICE must be between 0 and 19"),
+            ({"PASSWORD_HASH_NICE": "-5"}, "PASSWORD_HASH_NICE must be at least 0"),
+            ({"PASSWORD_HASH_NICE": "20"}, "PASSWORD_HASH_NICE must be at most 19"),
         ],
     )
     def test_refuses_a_bad_environment(self, overrides: dict[str, str], message: str) -> None:
         with pytest.raises(SettingsError, match=message):
             Settings.from_env(env(**overrides))
+
+
+class TestEmbeddedMode:
+    def test_no_database_url_means_embedded_and_the_secret_may_be_generated(self) -> None:
+        settings = Settings.from_env({})
+        assert settings.embedded
+        with pytest.raises(SettingsError, match="DATABASE_URL is not set"):
+            settings.require_database()
+
+    def test_a_given_secret_is_still_checked_in_embedded_mode(self) -> None:
+        with pytest.raises(SettingsError, match="at least 32"):
+            Settings.from_env({"JWT_SECRET": "short"})
+
+    def test_to_env_round_trips_every_setting(self) -> None:
+        settings = Settings.from_env(env(PORT="9000", DEBUG_TOKEN="t", REQUEST_TIMEOUT="2.5"))
+        assert Settings.from_env(settings.to_env()) == settings

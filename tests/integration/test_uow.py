@@ -1,0 +1,81 @@
+"""The unit of work keeps its promise on a real PostgreSQL: rolled back unless committed."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from shop.db.statements import Sql
+from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork
+from tests.factories import create_user, random_username, sql_uow
+
+SNEAKY_WRITE = Sql(
+    "UPDATE users", "UPDATE users SET balance = balance WHERE id = %(id)s", writes=False
+)
+
+
+def exists(engine: Engine, username: str) -> bool:
+    with sql_uow(engine) as uow:
+        return uow.users.credentials(username) is not None
+
+
+class TestRollback:
+    def test_uncommitted_work_is_rolled_back(self, engine: Engine) -> None:
+        name = random_username()
+        with sql_uow(engine) as uow:
+            uow.users.create(name, "hash", 1000)
+        assert not exists(engine, name)
+
+    def test_work_is_rolled_back_on_error(self, engine: Engine) -> None:
+        name = random_username()
+        with pytest.raises(ZeroDivisionError), sql_uow(engine) as uow:
+            uow.users.create(name, "hash", 1000)
+            _ = 1 / 0
+        assert not exists(engine, name)
+
+    def test_committed_work_stays(self, engine: Engine) -> None:
+        name = random_username()
+        with sql_uow(engine) as uow:
+            uow.users.create(name, "hash", 1000)
+            uow.commit()
+        assert exists(engine, name)
+
+    def test_several_writes_commit_together(self, engine: Engine) -> None:
+        first, second = random_username(), random_username()
+        with sql_uow(engine) as uow:
+            uow.users.create(first, "hash", 1000)
+            uow.users.create(second, "hash", 1000)
+        assert not exists(engine, first) and not exists(engine, second)
+
+    def test_commit_outside_the_block_is_a_bug(self, engine: Engine) -> None:
+        with pytest.raises(RuntimeError, match="outside"):
+            sql_uow(engine).commit()
+
+
+class TestReadOnlyGuard:
+    def test_a_write_not_declared_as_one_is_refused_by_postgresql(self, engine: Engine) -> None:
+        user_id, _ = create_user(engine)
+        with pytest.raises(sa.exc.DBAPIError) as refused, sql_uow(engine) as uow:
+            uow.users._db.run(SNEAKY_WRITE, {"id": user_id})
+        assert getattr(refused.value.orig, "sqlstate", None) == "25006"
+
+
+class TestConnections:
+    def test_one_scope_reuses_one_connection(self, engine: Engine) -> None:
+        scope = ConnectionScope(engine)
+        pids = set()
+        for _ in range(3):
+            with SqlUnitOfWork(scope):
+                pids.add(scope.get().exec_driver_sql("SELECT pg_backend_pid()").scalar())
+        scope.release()
+        assert len(pids) == 1
+
+    def test_a_failed_unit_gives_its_connection_up(self, engine: Engine) -> None:
+        scope = ConnectionScope(engine)
+        with pytest.raises(ZeroDivisionError), SqlUnitOfWork(scope):
+            before = scope.get().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            _ = 1 / 0
+        after = scope.get().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        scope.release()
+        assert before != after
