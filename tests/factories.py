@@ -37,6 +37,12 @@ def random_address() -> str:
     return f"addr-{uuid.uuid4().hex[:12]}"
 
 
+def random_ip() -> str:
+    """A random address from an IPv6 documentation prefix (2001:db8::/32)."""
+    suffix = uuid.uuid4().hex
+    return "2001:db8:" + ":".join(suffix[i : i + 4] for i in range(0, 24, 4))
+
+
 def sql_uow(
     engine: Engine, retries: list[str] | None = None, policy: UnitPolicy | None = None
 ) -> SqlUnitOfWork:

@@ -35,7 +35,7 @@ def uow() -> SqlUnitOfWork:
     wired = shop()
     if "db_connections" not in g:
         g.db_connections = ConnectionScope(wired.engine, wired.policy.on_pool_wait)
-    return SqlUnitOfWork(g.db_connections, wired.policy, deadline=g.get("deadline"))
+    return SqlUnitOfWork(g.db_connections, wired.policy)
 
 
 def hasher() -> PasswordHasher:

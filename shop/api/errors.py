@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from observability import metrics
-from shop.api.deadlines import DeadlineExceeded
+from shop.deadlines import DeadlineExceeded
 from shop.domain import errors as domain
 from shop.services.unit_of_work import TransientStorageError
 

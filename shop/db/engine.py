@@ -6,7 +6,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.util import queue
 
+from shop import deadlines
 from shop.settings import Settings
 
 # How often a backend checks that its client is still there while it runs a query: a request
@@ -58,11 +61,31 @@ def connect_args(settings: Settings, application_name: str = "shop") -> dict[str
     return args
 
 
+class BudgetedQueue(queue.Queue[Any]):
+    """The pool's queue of idle connections; a wait for one ends with the request's budget."""
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        left = deadlines.remaining()
+        if block and left is not None:
+            timeout = left if timeout is None else min(timeout, left)
+        return super().get(block, timeout)
+
+
+class BudgetedQueuePool(QueuePool):
+    """QueuePool that waits at most DB_POOL_TIMEOUT, and never past the request's budget."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Still empty here: nothing is lost by swapping the queue for one that knows budgets.
+        self._pool = BudgetedQueue(self._pool.maxsize, use_lifo=self._pool.use_lifo)
+
+
 def create_db_engine(settings: Settings) -> Engine:
     """Build the pooled engine; one per process, created after gevent patching."""
     settings.require_database()
     return sa.create_engine(
         sqlalchemy_url(settings.database_url),
+        poolclass=BudgetedQueuePool,
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_timeout=settings.db_pool_timeout,

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, CursorResult
+
+from shop import deadlines
+from shop.services.unit_of_work import TransientStorageError
 
 tracer = trace.get_tracer("shop.db")
 
@@ -104,13 +109,43 @@ class Statements:
 
     def _execute(self, text: str, params: Mapping[str, Any] | None = None) -> CursorResult[Any]:
         try:
-            return self._conn.exec_driver_sql(text, params)
+            with client_limit(deadlines.remaining()):
+                return self._conn.exec_driver_sql(text, params)
         except sa_exc.DBAPIError:
             raise
-        except BaseException:
-            # Interrupted mid-statement (a request deadline, a killed greenlet): the
-            # protocol state is unknown, so the connection must never go back to the pool.
-            # Closing it makes the server stop the statement within
-            # client_connection_check_interval.
+        except BaseException as error:
+            # Interrupted mid-statement (out of time, a killed greenlet): the protocol
+            # state is unknown, so the connection must never go back to the pool. Closing
+            # it makes the server stop the statement within client_connection_check_interval.
             self._conn.invalidate()
+            if isinstance(error, NoAnswer):
+                raise TransientStorageError("deadline", retryable=False) from error
             raise
+
+
+class NoAnswer(Exception):
+    """The database did not answer a statement within the request's budget."""
+
+
+def client_limit(seconds: float | None) -> AbstractContextManager[object]:
+    """Bound the wait for the server's answer under gevent, where a timer can interrupt it.
+
+    Only the network wait inside psycopg runs in this block: gevent's own primitives are
+    safe to interrupt there. The server's statement and lock timeouts end slow statements
+    first; this covers a server that does not answer at all (frozen, network gone).
+    """
+    if seconds is None or not _gevent_patched():
+        return nullcontext()
+    from gevent import Timeout
+
+    timer: AbstractContextManager[object] = Timeout(
+        seconds, NoAnswer(f"no answer in {seconds:.3f} s")
+    )
+    return timer
+
+
+@cache
+def _gevent_patched() -> bool:
+    from gevent import monkey
+
+    return bool(monkey.is_module_patched("socket"))

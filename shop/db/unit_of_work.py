@@ -12,6 +12,7 @@ from typing import Self
 from opentelemetry import context, trace
 from sqlalchemy.engine import Connection, Engine
 
+from shop import deadlines
 from shop.db.errors import transient_error
 from shop.db.hot_rows import HotRows, HotRowTimeout
 from shop.db.idempotency import SqlIdempotencyRepository
@@ -57,7 +58,10 @@ class ConnectionScope:
     def release(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            conn.close()
+            try:
+                conn.close()
+            except Exception:  # a dead connection: drop it rather than fail the response
+                conn.invalidate()
 
     def discard(self) -> None:
         """Drop a connection whose state is unknown (never back to the pool as it is)."""
@@ -86,12 +90,10 @@ class SqlUnitOfWork:
         self,
         connections: ConnectionScope,
         policy: UnitPolicy | None = None,
-        deadline: float | None = None,
         release_after_each: bool = False,
     ) -> None:
         self._connections = connections
         self._policy = policy or UnitPolicy()
-        self._deadline = deadline
         # Outside a request (scripts, tests) nothing else returns the connection to the pool.
         self._release_after_each = release_after_each
         self._statements: Statements | None = None
@@ -165,12 +167,12 @@ class SqlUnitOfWork:
             self._policy.on_retry(reason)
 
     def remaining(self) -> float | None:
-        return None if self._deadline is None else self._deadline - time.monotonic()
+        return deadlines.remaining()
 
     @contextmanager
     def exclusive(self, *keys: str) -> Iterator[None]:
         try:
-            with self._policy.hot_rows.hold(keys, self._deadline):
+            with self._policy.hot_rows.hold(keys, deadlines.deadline()):
                 yield
         except HotRowTimeout:
             raise TransientStorageError("hot_row", retryable=False) from None

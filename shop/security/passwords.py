@@ -7,7 +7,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
@@ -16,6 +17,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from opentelemetry import trace
 
 from observability.metrics import PASSWORD_HASH_DURATION
+from shop import deadlines
+from shop.deadlines import DeadlineExceeded
 from shop.domain.errors import TooManyLogins
 
 tracer = trace.get_tracer("shop.security")
@@ -127,7 +130,7 @@ class Argon2Hasher:
         self._admit()
         try:
             # The span opens in the calling greenlet: the pool thread has no trace context.
-            with tracer.start_as_current_span(f"password.{operation}"), self._slots:
+            with tracer.start_as_current_span(f"password.{operation}"), self._slot():
                 started = time.perf_counter()
                 try:
                     result: T = self._offload(fn, *args)
@@ -138,6 +141,16 @@ class Argon2Hasher:
         finally:
             with self._admission:
                 self._admitted -= 1
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """Wait for a hashing slot, at most for what is left of the request's budget."""
+        if not self._slots.acquire(timeout=deadlines.remaining()):
+            raise DeadlineExceeded("no password-hash slot came free within the time budget")
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def _admit(self) -> None:
         with self._admission:

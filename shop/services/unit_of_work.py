@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import TracebackType
@@ -179,8 +178,3 @@ def _worth_another(uow: UnitOfWork, error: TransientStorageError, attempts_made:
         return False
     left = uow.remaining()
     return left is None or left > MIN_ATTEMPT_SECONDS
-
-
-def deadline_after(seconds: float | None) -> float | None:
-    """Return the ``time.monotonic()`` instant ``seconds`` from now (None stays None)."""
-    return None if seconds is None else time.monotonic() + seconds

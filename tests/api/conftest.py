@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from shop.app import create_app
 from shop.settings import Settings
-from tests.factories import PASSWORD, random_username
+from tests.factories import PASSWORD, random_ip, random_username
 
 Login = Callable[..., dict[str, str]]
 
@@ -46,7 +46,10 @@ def own_app(settings: Settings) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    """A client with an address of its own: login throttling never couples two tests."""
+    test_client = app.test_client()
+    test_client.environ_base["REMOTE_ADDR"] = random_ip()
+    return test_client
 
 
 @pytest.fixture

@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from shop.db.engine import create_db_engine
 from shop.domain.errors import InsufficientFunds, ShopError
 from shop.services.auth import authenticate
 from shop.services.purchases import buy_item
 from shop.services.transfers import send_coins
+from shop.settings import Settings
 from tests.factories import (
     CHEAP_HASHER,
     PASSWORD,
@@ -104,3 +106,32 @@ class TestRaces:
         with ThreadPoolExecutor(THREADS) as pool:
             ids = list(pool.map(login, [PASSWORD] * 16))
         assert len(set(ids)) == 1 and isinstance(ids[0], int)
+
+
+class TestConcurrentDuplicates:
+    def test_duplicates_of_one_keyed_transfer_move_coins_once(self, engine: Engine) -> None:
+        alice, _ = create_user(engine)
+        bob, bob_name = create_user(engine)
+        key = random_username("key")
+        results = run_all(
+            [(send_coins, sql_uow(engine), alice, bob_name, 70, key) for _ in range(THREADS)]
+        )
+        assert results == ["ok"] * THREADS
+        assert balances(engine, [alice, bob]) == {alice: 930, bob: 1070}
+
+    def test_duplicates_of_one_keyed_purchase_charge_once_across_engines(
+        self, engine: Engine, settings: Settings
+    ) -> None:
+        """Two engines stand for two workers (or two replicas) sharing the database."""
+        other = create_db_engine(settings)
+        try:
+            user, _ = create_user(engine)
+            key = random_username("key")
+            calls = [
+                (buy_item, sql_uow(engine if i % 2 else other), user, "book", key)
+                for i in range(THREADS)
+            ]
+            assert run_all(calls) == ["ok"] * THREADS
+        finally:
+            other.dispose()
+        assert balances(engine, [user]) == {user: 950}

@@ -1,0 +1,80 @@
+"""The per-user bulkhead: few holders per key, bounded waits, no leaks, no deadlocks."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from shop.db.hot_rows import HotRows, HotRowTimeout
+
+
+def soon(seconds: float) -> float:
+    return time.monotonic() + seconds
+
+
+class TestHotRows:
+    def test_a_key_admits_per_key_holders_and_the_next_waits_its_deadline_out(self) -> None:
+        rows = HotRows(per_key=2)
+        with rows.hold(["user:1"], soon(1)), rows.hold(["user:1"], soon(1)):
+            started = time.monotonic()
+            with pytest.raises(HotRowTimeout), rows.hold(["user:1"], soon(0.05)):
+                pass
+            assert 0.04 < time.monotonic() - started < 0.5
+        assert len(rows) == 0
+
+    def test_other_keys_are_not_held_up(self) -> None:
+        rows = HotRows(per_key=1)
+        with rows.hold(["user:1"], None), rows.hold(["user:2"], soon(0)):
+            pass
+
+    def test_a_waiter_gets_the_slot_when_it_frees(self) -> None:
+        rows = HotRows(per_key=1)
+        got = threading.Event()
+
+        def wait_for_it() -> None:
+            with rows.hold(["user:1"], soon(5)):
+                got.set()
+
+        with rows.hold(["user:1"], None):
+            waiter = threading.Thread(target=wait_for_it)
+            waiter.start()
+            assert not got.wait(0.05)
+        waiter.join(5)
+        assert got.is_set()
+        assert len(rows) == 0
+
+    def test_opposite_pairs_cannot_deadlock(self) -> None:
+        rows = HotRows(per_key=1)
+        done: list[bool] = []
+
+        def transfer(keys: list[str]) -> None:
+            for _ in range(200):
+                with rows.hold(keys, soon(5)):
+                    pass
+            done.append(True)
+
+        threads = [
+            threading.Thread(target=transfer, args=(keys,))
+            for keys in (["user:1", "name:bob"], ["name:bob", "user:1"])
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert done == [True, True]
+        assert len(rows) == 0
+
+    def test_a_timed_out_wait_leaves_no_slot_taken(self) -> None:
+        rows = HotRows(per_key=1)
+
+        class Interrupt(Exception):
+            pass
+
+        with rows.hold(["user:1"], None):
+            with pytest.raises(HotRowTimeout), rows.hold(["user:1", "user:2"], soon(0.01)):
+                raise Interrupt  # never reached: user:1 stays busy
+        with rows.hold(["user:1"], soon(0)), rows.hold(["user:2"], soon(0)):
+            pass
+        assert len(rows) == 0
