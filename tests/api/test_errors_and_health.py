@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -102,3 +103,18 @@ class TestHealth:
                 reply = app.test_client().get("/readyz")
         assert reply.status_code == 503
         assert "database schema at 0003, code expects" in reply.json["errors"]  # type: ignore[index]
+
+
+class TestOpsEndpointsWithoutPool:
+    def test_readyz_and_metrics_answer_at_once_with_the_pool_exhausted(
+        self, settings: Settings
+    ) -> None:
+        with own_app(replace(settings, db_pool_size=1, db_pool_timeout=5)) as app:
+            engine = app.extensions["shop"].engine
+            client = app.test_client()
+            with engine.connect():  # the pool's only connection is taken
+                started = time.monotonic()
+                ready, metrics = client.get("/readyz"), client.get("/metrics")
+                elapsed = time.monotonic() - started
+        assert (ready.status_code, metrics.status_code) == (200, 200)
+        assert elapsed < 1
