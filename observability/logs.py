@@ -91,6 +91,8 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
             "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
             "pgserver": {"level": "WARNING"},
             "alembic.runtime.plugins": {"level": "WARNING"},
+            # The pool logs each invalidated connection at INFO; the app reports the fault.
+            "sqlalchemy.pool": {"level": "WARNING"},
         },
     }
 
