@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from shop.api import auth, errors, health, info, purchases, tokens, transfers
+from shop.api import auth, errors, health, info, openapi, purchases, tokens, transfers
 
 
 def init_api(app: Flask) -> None:
     """Register token handling, error mapping and every blueprint on ``app``."""
     tokens.init_app(app)
     errors.init_app(app)
-    for module in (auth, info, purchases, transfers, health):
+    for module in (auth, info, purchases, transfers, health, openapi):
         app.register_blueprint(module.bp)
