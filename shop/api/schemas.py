@@ -17,6 +17,8 @@ def json_object(*fields: str) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("request body must be valid JSON") from None
+    except RecursionError:  # a few thousand nested arrays fit in a small body
+        raise ValidationError("request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")
     missing = [name for name in fields if name not in body]
@@ -29,10 +31,15 @@ def json_object(*fields: str) -> dict[str, Any]:
 
 
 def string_field(body: dict[str, Any], name: str) -> str:
-    """Return ``body[name]`` if it is a JSON string."""
+    """Return ``body[name]`` if it is a JSON string that UTF-8 can encode."""
     value = body[name]
     if not isinstance(value, str):
         raise ValidationError(f"{name} must be a string")
+    if not value.isascii():
+        try:  # JSON may escape a lone surrogate ("\\ud800"), which no text encoding takes
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(f"{name} must be valid Unicode (no lone surrogates)") from None
     return value
 
 
