@@ -1,0 +1,180 @@
+"""Fuzz the API in-process from its OpenAPI document: no input gets a 5xx, every answer conforms.
+
+schemathesis generates valid and invalid requests for each documented operation (examples,
+boundary values, then random cases), sends them to the real app on the real database, and
+checks each response against the document, as ``tests.contract`` does too. Bounded and
+derandomized: a fixed number of cases per operation, the same ones on every run.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import schemathesis
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from werkzeug.datastructures import Headers
+
+from shop.api.openapi import document
+from tests.contract import ConformingClient, check
+from tests.factories import PASSWORD, random_username
+
+# The document /openapi.json serves (TestDocument checks they are the same). Not loaded
+# through a fixture: schemathesis.pytest.from_fixture breaks on pytest 9.2 (Node._nodeid).
+SCHEMA = schemathesis.openapi.from_dict(document())
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    negative_data_rejection,  # what breaks the documented limits is refused
+    ignored_auth,  # the API refuses requests without a valid token
+]
+# Their Idempotency-Key header is documented but not yet validated on main, so a malformed
+# key is accepted; drop this once TestIdempotencyKey (test_openapi.py) passes.
+KEY_NOT_YET_VALIDATED = {"GET /api/buy/{item}", "POST /api/sendCoin"}
+FUZZ = settings(
+    max_examples=60,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def sign_up(app: Flask) -> tuple[str, str]:
+    """Return (username, token) of a new user."""
+    username = random_username("fuzz")
+    reply = app.test_client().post("/api/auth", json={"username": username, "password": PASSWORD})
+    return username, reply.get_json()["token"]
+
+
+@pytest.fixture
+def sender_and_recipient(app: Flask) -> tuple[str, str]:
+    """Return the sender's token and the recipient's name, for one operation's whole fuzz."""
+    (_, token), (recipient, _) = sign_up(app), sign_up(app)
+    return token, recipient
+
+
+@SCHEMA.parametrize()
+@FUZZ
+def test_no_generated_request_gets_a_5xx_or_a_nonconforming_answer(
+    case: schemathesis.Case, app: Flask, sender_and_recipient: tuple[str, str]
+) -> None:
+    token, recipient = sender_and_recipient
+    # In-process WSGI calls, for the case and for the checks' own probes.
+    case.operation.app = case.operation.schema.app = app
+    if case.operation.label == "POST /api/sendCoin" and is_positive(case):
+        case.body["toUser"] = recipient  # a real colleague: transfers that can succeed
+    response = case.call_and_validate(
+        headers={"Authorization": f"Bearer {token}"},
+        checks=CHECKS,
+        excluded_checks=(
+            [negative_data_rejection] if case.operation.label in KEY_NOT_YET_VALIDATED else []
+        ),
+    )
+    headers = Headers(
+        [(name, value) for name, values in response.headers.items() for value in values]
+    )
+    check(case.method.upper(), case.formatted_path, response.status_code, headers, response.content)
+
+
+def is_positive(case: schemathesis.Case) -> bool:
+    """Whether schemathesis meant this case to be valid (then it stays valid after our edit)."""
+    return (
+        case.meta is not None
+        and case.meta.generation.mode.is_positive
+        and isinstance(case.body, dict)
+    )
+
+
+def nested(opening: str, closing: str, depth: int, inner: str = "") -> bytes:
+    return (opening * depth + inner + closing * depth).encode()
+
+
+NESTED_BODIES = [
+    pytest.param(nested("[", "]", 7_000), id="arrays-7000"),
+    pytest.param(nested('{"a":', "}", 2_500, "1"), id="objects-2500"),
+    pytest.param(nested('[{"a":', "}]", 1_500, "1"), id="mixed-3000"),
+    pytest.param(
+        b'{"username": ' + nested("[", "]", 7_000) + b', "password": "p"}', id="field-7000"
+    ),
+    pytest.param(
+        b'{"toUser": "x", "amount": ' + nested('{"a":', "}", 2_500, "1") + b"}",
+        id="amount-2500",
+    ),
+]
+
+
+class TestNestedJson:
+    """Found by hand and in RUNTIME.md: json.loads raised RecursionError, answered 500."""
+
+    @pytest.mark.parametrize("raw", NESTED_BODIES)
+    @pytest.mark.parametrize("path", ["/api/auth", "/api/sendCoin"])
+    def test_a_deeply_nested_body_is_a_conforming_400(
+        self, app: Flask, path: str, raw: bytes
+    ) -> None:
+        _, token = sign_up(app)
+        api = ConformingClient(app, app.response_class, use_cookies=False)
+        reply = api.post(path, data=raw, headers={"Authorization": f"Bearer {token}"})
+        assert reply.status_code == 400
+
+    @pytest.mark.parametrize("path", ["/api/auth", "/api/sendCoin"])
+    def test_nesting_too_deep_for_the_size_limit_is_a_conforming_413(
+        self, app: Flask, path: str
+    ) -> None:
+        _, token = sign_up(app)
+        api = ConformingClient(app, app.response_class, use_cookies=False)
+        raw = nested("[", "]", 100_000)
+        reply = api.post(path, data=raw, headers={"Authorization": f"Bearer {token}"})
+        assert reply.status_code == 413
+
+
+# Any JSON value, strings with lone surrogates included (valid JSON, invalid text).
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=80)
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ANY_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def encoded(strategy: st.SearchStrategy[object]) -> st.SearchStrategy[bytes]:
+    return strategy.map(json.dumps).map(str.encode)
+
+
+RAW_BODIES = (
+    st.binary(max_size=300)
+    | encoded(ANY_JSON)
+    | encoded(st.fixed_dictionaries({"username": ANY_JSON, "password": ANY_JSON}))
+    | encoded(st.fixed_dictionaries({"toUser": ANY_JSON, "amount": ANY_JSON}))
+)
+
+
+class TestRawBodies:
+    """Bodies schemathesis does not write: raw bytes, any JSON, right keys with any values."""
+
+    @pytest.mark.parametrize("path", ["/api/auth", "/api/sendCoin"])
+    def test_no_body_gets_a_5xx_or_a_nonconforming_answer(self, app: Flask, path: str) -> None:
+        _, token = sign_up(app)
+        api = ConformingClient(app, app.response_class, use_cookies=False)
+
+        @given(raw=RAW_BODIES)
+        @settings(max_examples=150, derandomize=True, database=None, deadline=None)
+        def post(raw: bytes) -> None:
+            reply = api.post(path, data=raw, headers={"Authorization": f"Bearer {token}"})
+            assert reply.status_code < 500
+
+        post()
