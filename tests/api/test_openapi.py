@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
 from shop import create_app
@@ -109,6 +110,9 @@ class TestDocument:
 
     def test_every_documented_operation_is_routed(self, app: Flask) -> None:
         assert documented_operations() - app_operations(app) == set()
+
+    def test_the_api_tests_check_every_response_they_see(self, client: FlaskClient) -> None:
+        assert isinstance(client, ConformingClient)  # the hook in tests/api/conftest.py
 
 
 class TestTaskSchemaKept:
