@@ -17,11 +17,13 @@ from typing import Any
 
 from flask.testing import FlaskClient
 from openapi_schema_validator import OAS30ReadValidator
+from werkzeug.datastructures import Headers
 from werkzeug.test import TestResponse
 
 from shop.api.openapi import document
 
 Json = dict[str, Any]
+HeaderMap = Mapping[str, str] | Headers
 
 
 class ContractViolation(AssertionError):
@@ -35,7 +37,7 @@ def check_response(response: TestResponse) -> None:
     check(request.method, request.path, response.status_code, response.headers, body)
 
 
-def check(method: str, path: str, status: int, headers: Mapping[str, str], body: bytes) -> None:
+def check(method: str, path: str, status: int, headers: HeaderMap, body: bytes) -> None:
     """Raise ``ContractViolation`` unless the document allows this exchange."""
     where = f"{method} {path} -> {status}"
     template = template_of(path)
@@ -87,7 +89,7 @@ def _operation(template: str, method: str) -> Json | None:
 
 
 def _check_unlisted_method(
-    template: str, method: str, status: int, headers: Mapping[str, str], body: bytes, where: str
+    template: str, method: str, status: int, headers: HeaderMap, body: bytes, where: str
 ) -> None:
     if method == "OPTIONS" and status == 200:  # Flask's own answer: the methods, no body
         _expect("Allow" in headers, f"{where}: OPTIONS must list Allow")
@@ -105,9 +107,7 @@ def _check_unlisted_method(
     _check_against(_component("responses", "MethodNotAllowed"), headers, body, where)
 
 
-def _check_against(
-    response: Json, headers: Mapping[str, str], body: bytes | None, where: str
-) -> None:
+def _check_against(response: Json, headers: HeaderMap, body: bytes | None, where: str) -> None:
     response = _resolve(response)
     for name, header in response.get("headers", {}).items():
         _check_header(name, _resolve(header), headers, where)
@@ -125,7 +125,7 @@ def _check_against(
         body.decode("utf-8")  # text bodies must at least be UTF-8
 
 
-def _check_header(name: str, header: Json, headers: Mapping[str, str], where: str) -> None:
+def _check_header(name: str, header: Json, headers: HeaderMap, where: str) -> None:
     value = headers.get(name)
     if value is None:
         _expect(not header.get("required", False), f"{where}: header {name} is missing")

@@ -341,7 +341,8 @@ class TestDocumentedLimitsAreEnforced:
     """The limits the document states are the ones the service enforces, at both edges."""
 
     def limits(self) -> dict[str, Any]:
-        return document()["components"]["schemas"]
+        schemas: dict[str, Any] = document()["components"]["schemas"]
+        return schemas
 
     def test_usernames_are_refused_just_past_max_length(self, api: ConformingClient) -> None:
         longest = self.limits()["AuthRequest"]["properties"]["username"]["maxLength"]
