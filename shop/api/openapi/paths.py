@@ -19,11 +19,8 @@ def paths() -> Json:
     return {**_api(), **_operations(), **_debug()}
 
 
-def _ok(description: str, schema: Json, **headers: Json) -> Json:
-    response: Json = {"description": description, "content": json_content(schema)}
-    if headers:
-        response["headers"] = headers
-    return response
+def _ok(description: str, schema: Json) -> Json:
+    return {"description": description, "content": json_content(schema)}
 
 
 def _replayable(response: Json) -> Json:
