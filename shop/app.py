@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     settings.require_database()
     check_gevent_compatible_driver()
-    app = ShopFlask(__name__)
+    app = ShopFlask(__name__, static_folder=None)
     app.request_timeout = settings.request_timeout
     app.config.update(MAX_CONTENT_LENGTH=settings.max_content_length)
     app.json.sort_keys = False  # type: ignore[attr-defined]

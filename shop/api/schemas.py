@@ -31,10 +31,15 @@ def json_object(*fields: str) -> dict[str, Any]:
 
 
 def string_field(body: dict[str, Any], name: str) -> str:
-    """Return ``body[name]`` if it is a JSON string."""
+    """Return ``body[name]`` if it is a JSON string that UTF-8 can encode."""
     value = body[name]
     if not isinstance(value, str):
         raise ValidationError(f"{name} must be a string")
+    if not value.isascii():
+        try:  # JSON may escape a lone surrogate ("\\ud800"), which no text encoding takes
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(f"{name} must be valid Unicode (no lone surrogates)") from None
     return value
 
 

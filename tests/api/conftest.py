@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from shop.app import create_app
 from shop.settings import Settings
+from tests.contract import ConformingClient
 from tests.factories import PASSWORD, random_ip, random_username
 
 Login = Callable[..., dict[str, str]]
@@ -18,7 +19,10 @@ Login = Callable[..., dict[str, str]]
 
 @pytest.fixture(scope="session")
 def app(settings: Settings) -> Iterator[Flask]:
-    yield from _app(settings)
+    for flask_app in _app(settings):
+        # Every response a test sees through this app must be one the OpenAPI document allows.
+        flask_app.test_client_class = ConformingClient
+        yield flask_app
 
 
 @pytest.fixture
