@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -108,10 +109,26 @@ def table(run: dict[str, Any]) -> str:
         *(_row(op, figures) for op, figures in result["ops"].items()),
         _row("all", result),
     ]
-    if run.get("cpu_us_per_request"):
-        cost = ", ".join(f"{k} {v:.0f}" for k, v in run["cpu_us_per_request"].items())
-        lines.append(f"CPU µs per request: {cost}")
+    lines += cpu_lines(run)
     return "\n".join(lines)
+
+
+def cpu_lines(run: dict[str, Any]) -> list[str]:
+    """CPU per request of each component, and how busy the whole box was meanwhile."""
+    per_request = {
+        k: v for k, v in run.get("cpu_us_per_request", {}).items() if not k.startswith("box_")
+    }
+    if not per_request:
+        return []
+    cost = ", ".join(f"{name} {us:.0f}" for name, us in per_request.items())
+    lines = [f"CPU µs per request: {cost}"]
+    cpu = run.get("cpu_seconds", {})
+    if "box_busy" in cpu and run.get("wall_seconds"):
+        cores = os.cpu_count() or 1
+        busy = cpu["box_busy"] / run["wall_seconds"] / cores
+        steal = cpu["box_steal"] / run["wall_seconds"] / cores
+        lines.append(f"box: {busy:.0%} of {cores} cores busy (all processes), {steal:.1%} stolen")
+    return lines
 
 
 def step_table(run: dict[str, Any], hold_s: float) -> str:

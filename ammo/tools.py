@@ -12,7 +12,7 @@ from typing import Any
 from ammo import seed
 from ammo.bench import Bench
 from ammo.commands import groups, seconds, target
-from ammo.report import table
+from ammo.report import step_table, table
 
 
 def cmd_history(args: argparse.Namespace) -> int:
@@ -110,9 +110,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Markdown tables of recorded runs and, with --plot, a latency-vs-rate PNG."""
     runs = [run for run in load_runs(args.paths) if "result" in run]
     for run in runs:
-        print(table(run) + "\n", flush=True)
-    if args.plot:
+        if "hold_s" in run:  # a step-up: one row per step
+            print(f"{run['profile']}\n{step_table(run, run['hold_s'])}\n", flush=True)
+        else:
+            print(table(run) + "\n", flush=True)
+    fixed = [run for run in runs if "hold_s" not in run]
+    if args.plot and fixed:
         from ammo.plot import plot_runs
 
-        print(plot_runs(runs, Path(args.plot)))
+        print(plot_runs(fixed, Path(args.plot)))
     return 0
