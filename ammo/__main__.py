@@ -33,8 +33,13 @@ def common(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--data-dir", default=str(DATA_DIR), help="embedded PostgreSQL (default .data-bench)")
     add("--database-url", help="use this PostgreSQL instead of an embedded one")
-    add("--jwt-secret", help="the running service's secret (else tokens come from its /api/auth)")
+    add(
+        "--jwt-secret",
+        help="with --database-url: sign tokens with the service's secret "
+        "(without both, tokens come from the service's own /api/auth)",
+    )
     add("--url", help="drive an already running service instead of starting one")
+    add("--service-pid", type=int, help="with --url: the running server's pid, for its CPU")
     add("--out", help="directory for this session's results (default under .data-bench)")
     add("--prometheus", help="stream k6 metrics to this Prometheus (remote-write receiver on)")
     add(

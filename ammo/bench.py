@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -52,6 +53,8 @@ class Bench:
             self.database_url = database.start()
             stack.callback(database.stop)
             self.jwt_secret = self.jwt_secret or embedded_jwt_secret(data_dir)
+        elif not args.url and not self.jwt_secret:
+            self.jwt_secret = secrets.token_hex(32)  # for the service the kit starts
         self.engine = sa.create_engine(sqlalchemy_url(self.database_url))
         stack.callback(self.engine.dispose)
         upgrade(self.engine)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ammo import capacity, seed
 from ammo.bench import Bench
+from ammo.cpu import process_tree
 from ammo.report import meets_slo, step_table, table
 from ammo.service import LocalService
 from ammo.variants import Variant, parse_variant
@@ -32,6 +33,8 @@ def groups(bench: Bench, service: LocalService | None) -> dict[str, Any]:
     found: dict[str, Any] = {"postgres": bench.postgres_pids}
     if service is not None:
         found |= {"service": service.server_pids, "trace_sink": service.sink_pids}
+    elif getattr(bench.args, "service_pid", None):
+        found["service"] = lambda: process_tree(bench.args.service_pid)
     return found
 
 
@@ -84,10 +87,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
+    args.url = args.url or "http://127.0.0.1:8080"
     with ExitStack() as stack:
         bench = Bench(args, stack)
-        url = args.url or "http://127.0.0.1:8080"
-        print(bench.users_file(url, args.users))
+        print(bench.users_file(args.url, args.users))
     return 0
 
 
