@@ -30,7 +30,7 @@ def seconds(value: float) -> str:
 
 def groups(bench: Bench, service: LocalService | None) -> dict[str, Any]:
     """CPU groups of a run: the service's processes, PostgreSQL, the trace sink."""
-    found: dict[str, Any] = {"postgres": bench.postgres_pids}
+    found: dict[str, Any] = {"postgres": bench.postgres_pids} if bench.postgres_pids() else {}
     if service is not None:
         found |= {"service": service.server_pids, "trace_sink": service.sink_pids}
     elif getattr(bench.args, "service_pid", None):

@@ -73,13 +73,14 @@ def digest(summary: dict[str, Any], duration_s: float | None = None) -> dict[str
 
 
 def meets_slo(result: dict[str, Any], p99_ms: float = 50.0) -> bool:
-    """p99 within the target, nothing dropped, at most 0.01% of requests failed (5xx/errors)."""
-    requests = result["requests"]
-    return (
+    """Return whether p99 is within target, nothing dropped and <= 0.01% failed or unexpected."""
+    requests: int = result["requests"]
+    return bool(
         requests > 0
         and result["latency_ms"]["p99"] <= p99_ms
         and result["dropped"] == 0
         and result["failed"] <= requests * 0.0001
+        and result.get("check_failures", 0) <= requests * 0.0001
     )
 
 
