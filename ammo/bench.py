@@ -8,6 +8,7 @@ summaries and logs, the service's log and ``runs.jsonl`` with one record per mea
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import secrets
 import time
@@ -58,6 +59,17 @@ class Bench:
         self.engine = sa.create_engine(sqlalchemy_url(self.database_url))
         stack.callback(self.engine.dispose)
         upgrade(self.engine)
+
+    @functools.cached_property
+    def native_histograms(self) -> bool:
+        """Whether --prometheus stores native histograms (checked once, on first use)."""
+        if not self.args.prometheus:
+            return False
+        native = k6run.prometheus_features(self.args.prometheus)
+        if not native:
+            seed.progress("Prometheus lacks --enable-feature=native-histograms: k6 trends go as "
+                          "statistics over the whole run (the dashboard's last row)")  # fmt: skip
+        return native
 
     def settings(self) -> Settings:
         assert self.database_url and self.jwt_secret, "needs the database and the secret"
@@ -115,6 +127,7 @@ class Bench:
             self.out / f"{name}.summary.json",
             testid=f"{self.out.name}-{name}",
             prometheus_url=self.args.prometheus,
+            native_histograms=self.native_histograms,
         )
         return k6run.run(run, self.out / "k6.log")
 

@@ -2,8 +2,9 @@
 
 k6's own CPU is read from its exit (``os.wait4``), so the generator's share of the box is
 measured, not guessed. Results stream to Prometheus when a remote-write URL is given
-(``experimental-prometheus-rw``; trends as native histograms, so the dashboard's quantiles
-are per time window rather than since the start of the run).
+(``experimental-prometheus-rw``; trends as native histograms when that Prometheus stores
+them, so the dashboard's quantiles are per time window: k6's trend statistics, the fallback,
+are computed over the whole run so far).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import requests
 
 SCRIPTS = Path(__file__).resolve().parent / "k6"
 TREND_STATS = "med,p(90),p(99),p(99.9),max,count"
@@ -35,6 +38,19 @@ def k6_binary() -> str:
     return found
 
 
+def prometheus_features(url: str) -> bool:
+    """Check that ``url`` takes remote writes; return whether it stores native histograms.
+
+    A Prometheus without ``--enable-feature=native-histograms`` answers 500 to every write
+    that holds one, losing the other series of the batch too: then trends go as statistics.
+    """
+    flags = requests.get(f"{url.rstrip('/')}/api/v1/status/flags", timeout=10).json()["data"]
+    if flags.get("web.enable-remote-write-receiver") != "true":
+        raise SystemExit(f"{url} does not accept remote writes: start it with "
+                         "--web.enable-remote-write-receiver")  # fmt: skip
+    return "native-histograms" in flags.get("enable-feature", "")
+
+
 @dataclass(frozen=True)
 class K6Run:
     """One k6 invocation: a script, its -e variables and where its summary goes."""
@@ -44,6 +60,7 @@ class K6Run:
     summary_path: Path
     testid: str
     prometheus_url: str | None = None
+    native_histograms: bool = True
 
     def command(self) -> list[str]:
         command = [
@@ -63,7 +80,10 @@ class K6Run:
         env = dict(os.environ, K6_NO_USAGE_REPORT="true")
         if self.prometheus_url:
             env["K6_PROMETHEUS_RW_SERVER_URL"] = self.prometheus_url.rstrip("/") + "/api/v1/write"
-            env.setdefault("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM", "true")
+            if self.native_histograms:
+                env.setdefault("K6_PROMETHEUS_RW_TREND_AS_NATIVE_HISTOGRAM", "true")
+            else:
+                env.setdefault("K6_PROMETHEUS_RW_TREND_STATS", "p(50),p(90),p(99),max")
             env.setdefault("K6_PROMETHEUS_RW_PUSH_INTERVAL", "5s")
         return env
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 
+from ammo.k6run import prometheus_features
 from ammo.tank import read_phantom
 from tests.e2e.conftest import ROOT, Server, free_port, stop, wait_until_up
 
@@ -104,6 +105,9 @@ def dashboard_queries(testid: str) -> list[tuple[str, str]]:
 
 
 class TestStreamedToPrometheus:
+    def test_the_kit_sees_that_prometheus_stores_native_histograms(self, prometheus: str) -> None:
+        assert prometheus_features(prometheus) is True
+
     def test_every_dashboard_query_runs_and_the_k6_ones_have_data(
         self, run_dir: Path, prometheus: str
     ) -> None:
