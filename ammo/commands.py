@@ -57,6 +57,8 @@ def profile_run(
     """Warm up, then measure ``profile`` at ``rate``; check invariants; record and print."""
     profile = args.profile
     variables = {"BASE_URL": url, "USERS_FILE": str(users), "RATE": f"{rate:g}"}
+    if getattr(args, "p99_ms", None):
+        variables["SLO_P99_MS"] = f"{args.p99_ms:g}"
     if args.warmup:
         bench.k6(f"{profile}.js", variables | {"DURATION": seconds(args.warmup)}, "warmup")
     name = "-".join(filter(None, [label, profile, f"{rate:g}"]))

@@ -1,6 +1,13 @@
 // Shared pieces of the shop's k6 scripts: users, the five operations, the request mixes,
-// open-model scenarios and the SLO thresholds. Configured through environment variables
-// (k6 run -e NAME=value ... or the environment): see ammo/README.md.
+// open-model scenarios and the SLO thresholds. Settings come from k6 -e NAME=value or the
+// environment (python -m ammo passes its own and yours through):
+//   USERS_FILE (required)  {"users": [{"name", "token"}]}, from `python -m ammo seed`
+//   BASE_URL               the service (default http://127.0.0.1:8080)
+//   RATE, DURATION         arrivals per second and for how long (default 100, 30s)
+//   PRE_VUS, MAX_VUS       VUs allocated up front and at most: requests in flight beyond
+//                          MAX_VUS are dropped arrivals (default rate/20 and rate/2, >= 20/200)
+//   SLO_P99_MS             the latency threshold (default 50); REQUEST_TIMEOUT (default 10s)
+//   LOAD_PASSWORD          the seeded users' password (as ammo/seed.py)
 import http from 'k6/http';
 import exec from 'k6/execution';
 import { check } from 'k6';
