@@ -1,30 +1,19 @@
 #!/usr/bin/env bash
-# What each performance change bought: CPU per request of the service and of PostgreSQL,
-# measured at every step of the work (git worktrees of the commits), info-heavy at
-# 600 req/s, 100,000 users, traces exported to a local OTLP sink unless a row says otherwise.
-# Appends to ammo/results/cost.jsonl; about 10 minutes.
-set -u
+# What each change bought: CPU per /api/info request of one worker for several builds, all in
+# one run on this box (each build exported with git archive, rounds alternating the builds),
+# wrk at saturation as for the framework floor; no OTLP endpoint, so tracing is out of it.
+#   ammo/cost_steps.sh d200099 afe90ab HEAD        # DURATION=20 ROUNDS=3 by default
+# Old builds run against the current schema (the kit migrates the database to its own head).
+set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
-run() {
-  rev=$1; label=$2; shift 2
-  tree=$(mktemp -d)/shop-$rev
-  git worktree add -q "$tree" "$rev"
-  data=$(mktemp -d)
-  $PY -m ammo --data-dir "$data" "$@" cost --source "$tree" --rate 600 --duration 20 --warmup 5 \
-    --label "$label" 2>&1 | tail -n 1
-  git worktree remove --force "$tree"
-  rm -rf "$data"
-}
-run d200099 "before (3 round trips, flask-jwt-extended)"
-run 9625473 "+ autocommit, one round trip"
-run 9bf70cb "+ PyJWT verify, verified-token cache"
-run 153f2f5 "+ direct access logger, no gunicorn access atoms"
-run 163a252 "+ exec_driver_sql, no reset on check-in"
-run b62946d "+ first attempt outside tenacity"
-run afe90ab "+ gc.freeze, gen-0 threshold 20000"
-run 49c19eb "+ attempt ids and purchase ledger (exactly-once retries)"
-run HEAD "+ usernames on per-pair totals, hash admission"
-run HEAD "HEAD, traces sampled 10%" \
-  --env OTEL_TRACES_SAMPLER=parentbased_traceidratio --env OTEL_TRACES_SAMPLER_ARG=0.1
-run HEAD "HEAD, no OTLP endpoint" --no-tracing
+[ $# -ge 1 ] || { echo "usage: $0 REV [REV...]"; exit 2; }
+trees=$(mktemp -d)
+trap 'rm -rf "$trees"' EXIT
+variants=(--variant bare)
+for rev in "$@"; do
+  mkdir "$trees/$rev"
+  git archive "$rev" | tar -x -C "$trees/$rev"
+  variants+=(--variant "$rev:SOURCE=$trees/$rev,TRACING=0")
+done
+.venv/bin/python -m ammo ratio --generator wrk --duration "${DURATION:-20}" \
+  --rounds "${ROUNDS:-3}" "${variants[@]}"

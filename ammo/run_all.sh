@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# Every measurement in ammo/RESULTS.md, in order (about 35 minutes on a 2-core box).
-# Uses a fresh embedded PostgreSQL under .data-bench and starts the service itself,
-# with the production observability (metrics, JSON logs, OTLP traces to a local sink).
+# Every kind of measurement in ammo/RESULTS.md, with the k6 kit, in one go on a quiet box
+# (about 90 minutes). Each command writes to its own directory under $OUT; nothing tracked
+# is touched. Set PROMETHEUS=http://127.0.0.1:9090 to watch it on the load-test dashboard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 [ -x "$PY" ] || { echo "run ./run.sh or ./run_tests.sh once first (creates .venv)"; exit 1; }
 .venv/bin/pip install --quiet -e '.[bench]'
-# Only what this script writes: cost.jsonl (cost_steps.sh) and the archived
-# auth-storm-before-fix.jsonl that RESULTS.md cites stay.
-rm -rf .data-bench
-rm -f ammo/results/{info-heavy,write-heavy,auth-storm,users-1k,history,pgbench}.jsonl \
-  ammo/results/stepup-*.jsonl ammo/results/*.png
+OUT=${OUT:-.data-bench/results/all-$(date +%Y%m%d-%H%M%S)}
+stream=()
+[ -n "${PROMETHEUS:-}" ] && stream=(--prometheus "$PROMETHEUS")
+rm -rf .data-bench/postgres .data-bench/jwt_secret  # a fresh database for the whole set
 
+ammo() { name=$1; shift; "$PY" -m ammo "$@" --out "$OUT/$name" "${stream[@]}"; }
+
+# 1. Ratios of CPU per /api/info request, one worker: bare Flask, untraced, traced.
+ammo ratio-wrk ratio --generator wrk --duration 30 --rounds 3
+ammo ratio-k6 ratio --generator k6 --rate 300 --duration 30 --rounds 3
+# 2. Open-model capacity (p99 <= 50 ms, nothing dropped), untraced vs the default policy.
+ammo capacity capacity --profile info-heavy --variant untraced --variant traced --duration 30
+# 3. The brief's SLO: 1,000 req/s for 60 s, default tracing policy, JSON logs.
+ammo slo run --profile info-heavy --rates 1000 --duration 60 --users 1000
+# 4. Knees per profile (CPU split per component in each record).
 for profile in info-heavy write-heavy auth-storm; do
-  $PY -m ammo run --profile "$profile" --rates 500,1000,1500 --duration 60 --warmup 10
+  ammo "stepup-$profile" stepup --profile "$profile" --steps 100:1500:100 --hold 20
 done
-$PY -m ammo run --profile info-heavy --rates 250:2500:250 --duration 20 --warmup 5 --name stepup-info-heavy
-$PY -m ammo run --profile write-heavy --rates 250:2500:250 --duration 20 --warmup 5 --name stepup-write-heavy
-$PY -m ammo run --profile auth-storm --rates 100:1000:100 --duration 20 --warmup 5 --name stepup-auth-storm
-$PY -m ammo run --profile info-heavy --rates 1000 --duration 60 --warmup 10 --users 1000 --name users-1k
-$PY -m ammo history
-$PY -m ammo --data-dir .data-bench-pgbench pgbench --duration 30
+ammo fixed-info-heavy run --profile info-heavy --rates 500,750,1000 --duration 60
+# 5. Long history, and the PostgreSQL ceiling.
+ammo history history
+"$PY" -m ammo pgbench --data-dir .data-bench-pgbench --duration 30 --out "$OUT/pgbench"
 rm -rf .data-bench-pgbench
-$PY -m ammo plot
+"$PY" -m ammo report "$OUT"/fixed-info-heavy --plot "$OUT/info-heavy.png"
+echo "results: $OUT"

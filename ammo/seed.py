@@ -1,16 +1,28 @@
-"""Seed load-test users straight into PostgreSQL, with real argon2id hashes, and mint tokens.
+"""Load-test users and tokens the service under test accepts.
 
-Seeding mode: every seeded user ``load-<n>`` shares the password ``LOAD_PASSWORD``; its
-argon2id hash (production parameters) is computed once and stored for all of them, so
-100,000 users take seconds, and logging in as any of them costs a real verify.
+Two ways, for the two situations:
+
+- **We own the database** (the kit started it, or ``--database-url``): users ``load-<n>`` are
+  inserted straight into PostgreSQL, all with the password ``LOAD_PASSWORD`` and one argon2id
+  hash of it (production parameters, computed once), so 100,000 users take seconds and a login
+  as any of them costs a real verify; tokens are signed with the service's own JWT secret.
+- **Only the service's URL is known** (``--url`` without ``--jwt-secret``): tokens come from the
+  service itself, one ``POST /api/auth`` per user (which signs the user up on first use).
+
+Either way one token is tried on ``GET /api/info`` before a run: a token the service rejects
+stops the kit with a clear message instead of a run full of 401s.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -91,10 +103,60 @@ def seed_heavy_history(engine: Engine, ids: dict[int, int], transfers: int, peer
     return int(heavy)
 
 
-def mint_tokens(settings: Settings, user_ids: list[int]) -> list[bytes]:
+def mint_tokens(settings: Settings, user_ids: list[int]) -> list[str]:
     """Issue the very tokens the service would (same claims, secret and TTL)."""
     ttl = settings.jwt_ttl_seconds
-    return [encode_token(uid, settings.jwt_secret, ttl).encode() for uid in user_ids]
+    return [encode_token(uid, settings.jwt_secret, ttl) for uid in user_ids]
+
+
+def login_token(url: str, username: str, session: requests.Session, attempts: int = 20) -> str:
+    """Return a token from the service's own ``POST /api/auth`` (waiting out 429s)."""
+    body = {"username": username, "password": LOAD_PASSWORD}
+    for _ in range(attempts):
+        reply = session.post(f"{url}/api/auth", json=body, timeout=30)
+        if reply.status_code == 429:  # the hashing queue is full: come back as told
+            time.sleep(float(reply.headers.get("Retry-After", "1")))
+            continue
+        reply.raise_for_status()
+        token: str = reply.json()["token"]
+        return token
+    raise RuntimeError(f"{url}/api/auth kept answering 429 for {username}")
+
+
+def login_tokens(url: str, numbers: list[int], workers: int = 4) -> list[str]:
+    """Log users ``load-<n>`` in (signing them up if new) through the running service."""
+    started = time.perf_counter()
+    sessions = [requests.Session() for _ in range(workers)]
+
+    def one(i_n: tuple[int, int]) -> str:
+        return login_token(url, f"{PREFIX}{i_n[1]}", sessions[i_n[0] % workers])
+
+    with ThreadPoolExecutor(workers) as pool:
+        tokens = list(pool.map(one, enumerate(numbers)))
+    progress(f"{len(tokens):,} tokens from {url}/api/auth in {time.perf_counter() - started:.1f} s")
+    return tokens
+
+
+def check_token_accepted(url: str, token: str) -> None:
+    """Raise unless the service answers ``GET /api/info`` with 200 for ``token``."""
+    reply = requests.get(
+        f"{url}/api/info", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    if reply.status_code != 200:
+        raise SystemExit(
+            f"{url} answers {reply.status_code} to a seeded user's token ({reply.text.strip()}): "
+            "the token is signed with another secret or the user is not in the service's "
+            "database. Pass the service's --jwt-secret and --database-url, or only --url to "
+            "take tokens from its /api/auth."
+        )
+
+
+def write_users_file(path: Path, names: list[str], tokens: list[str]) -> Path:
+    """Write the users the k6 scripts act as: ``{"users": [{"name", "token"}]}``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    users = [{"name": n, "token": t} for n, t in zip(names, tokens, strict=True)]
+    path.write_text(json.dumps({"users": users}))
+    return path
 
 
 def progress(message: str) -> None:

@@ -1,8 +1,9 @@
-"""Start the service (and a trace sink) on this box for a load run, and stop them."""
+"""Start what a load run measures on this box: the shop, the bare-Flask floor, a trace sink."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+
+from ammo.cpu import process_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,74 +27,108 @@ def free_port() -> int:
 
 @dataclass
 class LocalService:
-    """``python -m shop serve`` against ``database_url``, production-like observability."""
+    """The shop (``python -m shop serve``), or with ``bare`` the floor app on the same server.
+
+    ``tracing`` starts an OTLP/HTTP sink standing in for Tempo and points the service at it;
+    without it the service has no OTLP endpoint. ``source`` is a checkout of the shop to run
+    (another build, for before/after comparisons on one box).
+    """
 
     database_url: str
     jwt_secret: str
     log_path: Path
-    tracing: bool = True
+    tracing: bool = False
+    workers: int = 2
+    bare: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     source: Path = ROOT
-    _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _server: subprocess.Popen[bytes] | None = None
+    _sink: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int:
-        """The server's pid (``shop serve`` execs gunicorn: this is its master)."""
-        return self._processes[-1].pid
+        """The gunicorn master's pid (``shop serve`` execs gunicorn with a DATABASE_URL)."""
+        assert self._server is not None, "start() first"
+        return self._server.pid
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def worker_pids(self) -> list[int]:
+        return [pid for pid in process_tree(self.pid) if pid != self.pid]
+
+    def server_pids(self) -> list[int]:
+        return process_tree(self.pid)
+
+    def sink_pids(self) -> list[int]:
+        return [self._sink.pid] if self._sink is not None else []
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env.update(
+            DATABASE_URL=self.database_url,
+            JWT_SECRET=self.jwt_secret,
+            PORT=str(self.port),
+            WEB_CONCURRENCY=str(self.workers),
+            LOG_FORMAT="json",
+            PYTHONPATH=os.pathsep.join(dict.fromkeys([str(self.source), str(ROOT)])),
+        )
+        env.update(self.extra_env)
+        return env
+
+    def command(self) -> list[str]:
+        if not self.bare:
+            return [sys.executable, "-m", "shop", "serve"]
+        conf = str(self.source / "shop" / "gunicorn_conf.py")
+        return [sys.executable, "-m", "gunicorn", "-c", conf, "ammo.bare_app:app"]
+
     def start(self) -> LocalService:
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "JWT_SECRET": self.jwt_secret,
-            "PORT": str(self.port),
-            "LOG_FORMAT": "json",
-            "PYTHONPATH": str(self.source),
-            **self.extra_env,
-        }
+        env = self.environment()
         if self.tracing:
             sink_port = free_port()
-            self._spawn([sys.executable, "-m", "ammo.otlp_sink", "--port", str(sink_port)], env)
+            sink = [sys.executable, "-m", "ammo.otlp_sink", "--port", str(sink_port)]
+            self._sink = subprocess.Popen(sink, env=env, cwd=ROOT)
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink_port}"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
-            server = subprocess.Popen(  # noqa: S603 - fixed command
-                [sys.executable, "-m", "shop", "serve"],
-                env=env,
-                cwd=self.source,
-                stdout=log,
-                stderr=log,
+            self._server = subprocess.Popen(
+                self.command(), env=env, cwd=self.source, stdout=log, stderr=log
             )
-        self._processes.append(server)
-        self._wait_ready(server)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
-        for process in reversed(self._processes):
-            process.terminate()
+        """Stop at once: gunicorn's quick shutdown (SIGQUIT), the sink with SIGTERM.
+
+        A graceful SIGTERM made gunicorn wait its full 20 s graceful timeout for one worker
+        after every run (seen on this stack); nothing in flight matters once k6 has finished.
+        """
+        for process, signum in ((self._server, signal.SIGQUIT), (self._sink, signal.SIGTERM)):
+            if process is None:
+                continue
+            process.send_signal(signum)
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
-        self._processes.clear()
+                process.wait()
+        self._server = self._sink = None
 
-    def _spawn(self, command: list[str], env: dict[str, str]) -> None:
-        self._processes.append(
-            subprocess.Popen(command, env=env, cwd=ROOT)  # noqa: S603 - fixed command
-        )
-
-    def _wait_ready(self, server: subprocess.Popen[bytes]) -> None:
+    def _wait_ready(self) -> None:
+        assert self._server is not None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if server.poll() is not None:
+            if self._server.poll() is not None:
                 raise RuntimeError(f"the service exited; see {self.log_path}")
             try:
-                if requests.get(f"{self.url}/readyz", timeout=5).status_code == 200:
+                ready = requests.get(f"{self.url}/readyz", timeout=5)
+                if ready.status_code == 200 and len(self.worker_pids()) >= self.workers:
                     return
             except (requests.ConnectionError, requests.Timeout):
                 pass  # a worker still booting may accept the connection and answer late

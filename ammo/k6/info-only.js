@@ -1,0 +1,8 @@
+// info-only: GET /api/info only: the CPU-per-request comparisons, as an open model
+// (constant-arrival-rate: RATE requests/s for DURATION, whatever the service does).
+//   k6 run -e USERS_FILE=users.json -e BASE_URL=http://127.0.0.1:8080 -e RATE=1000 ammo/k6/info-only.js
+import { constantRateOptions, mixer } from './lib.js';
+
+export const options = constantRateOptions('info-only');
+
+export default mixer('info-only');
