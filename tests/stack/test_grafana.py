@@ -206,3 +206,14 @@ class TestJobSelectorCheck:
     )
     def test_finds_selectors_without_the_job(self, expr: str, missing: list[str]) -> None:
         assert selectors_without_job(expr) == missing
+
+
+@pytest.mark.parametrize(
+    "runbook", sorted((ROOT / "docs" / "runbooks").glob("*.md")), ids=lambda p: p.name
+)
+def test_runbooks_name_only_panels_that_exist(runbook: Path) -> None:
+    """A runbook's *italic* names are dashboard panels (a title or the start of one)."""
+    titles = {panel["title"] for path in DASHBOARDS for panel in panels(load(path))}
+    text = re.sub(r"\s*\n\s*", " ", runbook.read_text())
+    for name in re.findall(r"(?<![*\w])\*([^*]+?)\*(?![*\w])", text):
+        assert any(title.startswith(name) for title in titles), name
