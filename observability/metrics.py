@@ -70,7 +70,7 @@ DB_POOL_CHECKED_OUT = Gauge(
     "Pooled connections each live worker has lent out right now.",
     multiprocess_mode="liveall",
 )
-# The data layer observes every checkout; DB_POOL_TIMEOUT (1 s by default) bounds the wait.
+# The data layer observes every checkout; DB_POOL_TIMEOUT bounds the wait.
 DB_POOL_WAIT = Histogram(
     "shop_db_pool_wait_seconds",
     "Time a unit of work waited for a pooled connection.",
