@@ -25,4 +25,4 @@ def init_observability(app: Flask, settings: Settings, engine: Engine) -> None:
     app.register_blueprint(metrics.bp)
     profiling.init_app(app, settings.debug_token)
     http.init_app(app, logs.access_logger(settings.log_format, settings.log_level), traced)
-    process.start_sampling()
+    process.start_sampling(settings)

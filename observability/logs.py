@@ -93,6 +93,7 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
             "alembic.runtime.plugins": {"level": "WARNING"},
             # The pool logs each invalidated connection at INFO; the app reports the fault.
             "sqlalchemy.pool": {"level": "WARNING"},
+            "shop.db.engine.BudgetedQueuePool": {"level": "WARNING"},
         },
     }
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics: RED per route, business counters and database health.
+"""Prometheus metrics: RED per route, business counters, database health and saturation.
 
 Under gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` is set (by the gunicorn config) before this
 module is imported, so every worker writes its samples to files and ``/metrics`` sums
@@ -57,13 +57,17 @@ PASSWORD_HASH_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
 
+# Per worker (label pid): each worker has its own pool, and one saturated worker must not
+# look half busy in a sum over two.
 DB_POOL_SIZE = Gauge(
-    "shop_db_pool_size", "Configured pooled connections, all workers.", multiprocess_mode="livesum"
+    "shop_db_pool_size",
+    "Configured pooled connections of each live worker.",
+    multiprocess_mode="liveall",
 )
 DB_POOL_CHECKED_OUT = Gauge(
     "shop_db_pool_checked_out",
-    "Pooled connections lent to requests right now, all workers.",
-    multiprocess_mode="livesum",
+    "Pooled connections each live worker has lent out right now.",
+    multiprocess_mode="liveall",
 )
 DB_TRANSACTION_DURATION = Histogram(
     "shop_db_transaction_duration_seconds",
@@ -72,10 +76,12 @@ DB_TRANSACTION_DURATION = Histogram(
     ["outcome"],
     buckets=LATENCY_BUCKETS,
 )
+# Observed at every checkout (db/unit_of_work.py); DB_POOL_TIMEOUT and the request's
+# budget bound the wait.
 DB_POOL_WAIT = Histogram(
     "shop_db_pool_wait_seconds",
     "Time a request waited for a pooled connection (connecting included).",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 DB_RETRIES = Counter(
     "shop_db_retries", "Units of work retried after a transient database error.", ["reason"]
@@ -99,10 +105,38 @@ DB_CONNECTION_ERRORS = Counter(
 
 WORKER_STARTS = Counter("shop_worker_starts", "Worker processes started (restarts included).")
 WORKERS = Gauge("shop_workers", "Worker processes alive.", multiprocess_mode="livesum")
+WORKERS_CONFIGURED = Gauge(
+    "shop_workers_configured",
+    "Worker processes the service is configured to run (WEB_CONCURRENCY).",
+    multiprocess_mode="livemax",
+)
 PROCESS_CPU = Counter("shop_process_cpu_seconds", "CPU time used by worker processes.")
 PROCESS_MEMORY = Gauge(
     "shop_process_resident_memory_bytes",
     "Resident memory of each live worker (label pid).",
+    multiprocess_mode="liveall",
+)
+# A probe greenlet sleeps a fixed interval and measures how late it wakes: the time the
+# event loop spent in something that did not yield (CPU-bound code, a blocking call) or
+# busy with other ready greenlets.
+EVENT_LOOP_LAG = Histogram(
+    "shop_event_loop_lag_seconds",
+    "How late the event-loop probe of a worker woke up, all workers.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENT_LOOP_LAG_MAX = Gauge(
+    "shop_event_loop_lag_max_seconds",
+    "Worst event-loop lag of each live worker over the last 15 to 30 seconds.",
+    multiprocess_mode="liveall",
+)
+PASSWORD_HASH_QUEUE = Gauge(
+    "shop_password_hash_queue_depth",
+    "Logins of each live worker holding a place in the hash queue (hashing or waiting).",
+    multiprocess_mode="liveall",
+)
+PASSWORD_HASH_QUEUE_CAPACITY = Gauge(
+    "shop_password_hash_queue_capacity",
+    "Places in each live worker's hash queue (hashing + waiting); beyond it a login gets 429.",
     multiprocess_mode="liveall",
 )
 READY = Gauge(
@@ -141,7 +175,7 @@ def set_ready(ready: bool) -> None:
 
 def watch_engine(engine: Engine, pool_size: int) -> None:
     """Track pool use and connection errors through SQLAlchemy events."""
-    DB_POOL_SIZE.inc(pool_size)
+    DB_POOL_SIZE.set(pool_size)
     event.listen(engine, "checkout", lambda *_: DB_POOL_CHECKED_OUT.inc())
     event.listen(engine, "checkin", lambda *_: DB_POOL_CHECKED_OUT.dec())
     event.listen(engine, "handle_error", _failed)

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher as Argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 from opentelemetry import trace
 
-from observability.metrics import PASSWORD_HASH_DURATION
+from observability.metrics import PASSWORD_HASH_DURATION, PASSWORD_HASH_QUEUE
 from shop import deadlines
 from shop.deadlines import DeadlineExceeded
 from shop.domain.errors import TooManyLogins
@@ -141,6 +141,7 @@ class Argon2Hasher:
         finally:
             with self._admission:
                 self._admitted -= 1
+                PASSWORD_HASH_QUEUE.dec()
 
     @contextmanager
     def _slot(self) -> Iterator[None]:
@@ -157,6 +158,7 @@ class Argon2Hasher:
             if self._admitted >= self._limit:
                 raise TooManyLogins("too many logins in progress, retry shortly")
             self._admitted += 1
+            PASSWORD_HASH_QUEUE.inc()
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._argon2.check_needs_rehash(password_hash)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,20 +11,39 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import Server, free_port, wait_until_up
+from tests.e2e.conftest import Server
+from tests.e2e.monitoring import prometheus, query, wait_for
 from tests.factories import random_username
-from tests.stack.conftest import GRAFANA, load_yaml, require_binary
+from tests.stack.conftest import GRAFANA, load_yaml
 
 pytestmark = pytest.mark.e2e
 
-# Series our traffic cannot produce without breaking the database on purpose.
+# Series our traffic cannot produce without breaking the database on purpose, alerts (none
+# fire on a healthy service), worker restarts, or a k6 run (load-test.json).
 MAY_BE_EMPTY = re.compile(
     r"shop_db_retries_total|shop_db_connection_errors_total|status_code=~\"5|ALERTS"
+    r"|shop_unavailable_responses_total|shop_login_throttled_total"
+    r"|shop_idempotent_replays_total|changes\(shop_worker_starts_total|\bk6_"
 )
+# Values the dashboards' variables take in the live check: job "shop", every instance/route.
+VARIABLES = {
+    "$__rate_interval": "1m",
+    "$__range": "5m",
+    "$job": "shop",
+    "$instance": ".*",
+    "$route": ".*",
+}
+LABEL_VALUES = re.compile(r"label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
+
+
+def panels(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for item in items:
+        yield item
+        yield from panels(item.get("panels", []))
 
 
 def dashboard_queries() -> list[tuple[str, str, str]]:
-    """Return (dashboard, panel title, expr) for every target of every panel."""
+    """Return (dashboard, panel or annotation title, expr) for every query of every dashboard."""
     found = []
     for path in sorted((GRAFANA / "dashboards").glob("*.json")):
         if path.name == "load-test.json":
@@ -35,13 +53,20 @@ def dashboard_queries() -> list[tuple[str, str, str]]:
             for target in panel.get("targets", []):
                 if target.get("expr"):
                     found.append((path.name, panel["title"], target["expr"]))
+        for annotation in dashboard.get("annotations", {}).get("list", []):
+            if annotation.get("expr"):
+                found.append((path.name, f"annotation {annotation['name']}", annotation["expr"]))
     return found
 
 
-def panels(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for item in items:
-        yield item
-        yield from panels(item.get("panels", []))
+def variable_queries() -> list[tuple[str, str, str]]:
+    """Return (dashboard, variable, label_values query) for the shop dashboards' variables."""
+    found = []
+    for path in sorted((GRAFANA / "dashboards").glob("shop-*.json")):
+        for variable in json.loads(path.read_text())["templating"]["list"]:
+            if variable["type"] == "query":
+                found.append((path.name, variable["name"], variable["definition"]))
+    return found
 
 
 def rule_queries() -> list[tuple[str, str, str]]:
@@ -53,40 +78,30 @@ def rule_queries() -> list[tuple[str, str, str]]:
     return found
 
 
+def substitute(expr: str) -> str:
+    """Put the values above in; any other variable inside a label matcher matches anything."""
+    for name, value in VARIABLES.items():
+        expr = expr.replace(name, value)
+    return re.sub(r'"[^"]*"', lambda m: re.sub(r"\$\{?\w+(?::\w+)?\}?", ".*", m.group(0)), expr)
+
+
 @pytest.fixture(scope="module")
-def prometheus(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_prometheus(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start Prometheus scraping the test server every second, with the repo's rules."""
-    binary = require_binary("prometheus", "prometheus")
-    workdir = tmp_path_factory.mktemp("prometheus")
-    target = server.url.removeprefix("http://")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [
             str(GRAFANA / "prometheus" / f) for f in ("recording_rules.yml", "alerts.yml")
         ],
-        "scrape_configs": [{"job_name": "shop", "static_configs": [{"targets": [target]}]}],
-    }
-    (workdir / "prometheus.yml").write_text(json.dumps(config))
-    address = f"127.0.0.1:{free_port()}"
-    log = (workdir / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address={address}",
+        "scrape_configs": [
+            {
+                "job_name": "shop",
+                "static_configs": [{"targets": [server.url.removeprefix("http://")]}],
+            }
         ],
-        stdout=log,
-        stderr=log,
-    )
-    url = f"http://{address}"
-    try:
-        wait_until_up(url, process, path="/-/ready")
+    }
+    with prometheus(config, tmp_path_factory.mktemp("prometheus")) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def drive_traffic(server: Server) -> None:
@@ -109,36 +124,22 @@ def drive_traffic(server: Server) -> None:
     session.get(f"{server.url}/no/such/page")
 
 
-def query(prometheus: str, expr: str) -> dict[str, Any]:
-    reply = requests.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10)
-    body: dict[str, Any] = reply.json()
-    return body
-
-
 @pytest.fixture(scope="module")
-def scraped(server: Server, prometheus: str) -> str:
+def scraped(server: Server, live_prometheus: str) -> str:
     """Traffic, then enough scrapes for 1m rates and the recording rules to see it."""
-    wait_for(lambda: query(prometheus, 'up{job="shop"} == 1')["data"]["result"])
+    wait_for(lambda: query(live_prometheus, 'up{job="shop"} == 1')["data"]["result"])
     drive_traffic(server)
     time.sleep(3)
     drive_traffic(server)
-    wait_for(lambda: query(prometheus, "shop:http_requests:rate5m > 0")["data"]["result"])
-    return prometheus
-
-
-def wait_for(check: Any, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met")
-        time.sleep(0.5)
+    wait_for(lambda: query(live_prometheus, "shop:http_requests:rate5m > 0")["data"]["result"])
+    return live_prometheus
 
 
 @pytest.mark.parametrize(("source", "name", "expr"), dashboard_queries() + rule_queries())
 def test_query_evaluates_and_has_data_when_it_should(
     scraped: str, source: str, name: str, expr: str
 ) -> None:
-    promql = expr.replace("$__rate_interval", "1m")
+    promql = substitute(expr)
     body = query(scraped, promql)
     assert body["status"] == "success", f"{source} / {name}: {body.get('error')}"
     expect_data = source.endswith(".json") or source == "recording_rules.yml"
@@ -146,15 +147,52 @@ def test_query_evaluates_and_has_data_when_it_should(
         assert body["data"]["result"], f"{source} / {name} returned no data: {promql}"
 
 
+@pytest.mark.parametrize(("source", "name", "definition"), variable_queries())
+def test_variable_lists_values(scraped: str, source: str, name: str, definition: str) -> None:
+    match = LABEL_VALUES.match(substitute(definition))
+    assert match, f"{source} / {name}: not label_values(selector, label): {definition}"
+    body = query(scraped, match["selector"])
+    assert body["status"] == "success", f"{source} / {name}: {body.get('error')}"
+    values = {series["metric"].get(match["label"]) for series in body["data"]["result"]}
+    assert values - {None}, f"{source} / {name} lists no values"
+
+
 def test_there_are_queries_to_check() -> None:
-    assert len(dashboard_queries()) >= 20
-    assert len(rule_queries()) == 30
+    assert len(dashboard_queries()) >= 60
+    assert len(rule_queries()) >= 40
+    assert {name for _, name, _ in variable_queries()} >= {"job", "instance", "route"}
 
 
 def test_prometheus_sees_both_workers_as_one_target(scraped: str) -> None:
     result = query(scraped, 'sum(shop_workers{job="shop"})')["data"]["result"]
     assert float(result[0]["value"][1]) == 2
     assert query(scraped, 'shop_ready{job="shop"}')["data"]["result"][0]["value"][1] == "1"
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "shop_db_pool_size",
+        "shop_db_pool_checked_out",
+        "shop_event_loop_lag_max_seconds",
+        "shop_password_hash_queue_depth",
+        "shop_password_hash_queue_capacity",
+    ],
+)
+def test_saturation_gauges_have_one_series_per_worker(scraped: str, metric: str) -> None:
+    series = query(scraped, f'{metric}{{job="shop"}}')["data"]["result"]
+    assert len({s["metric"]["pid"] for s in series}) == 2, series
+
+
+def test_configured_workers_match_the_live_ones(scraped: str) -> None:
+    configured = query(scraped, 'max(shop_workers_configured{job="shop"})')["data"]["result"]
+    assert float(configured[0]["value"][1]) == 2
+
+
+def test_the_event_loop_probe_reports_a_lag(scraped: str) -> None:
+    """Above zero (it is measured), well under a second (the loop is not stuck)."""
+    result = query(scraped, 'max(shop_event_loop_lag_max_seconds{job="shop"})')["data"]["result"]
+    assert 0 < float(result[0]["value"][1]) < 1
 
 
 def test_nothing_is_firing_on_a_healthy_service(scraped: str) -> None:

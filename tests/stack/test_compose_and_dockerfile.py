@@ -14,7 +14,7 @@ import pytest
 
 from tests.stack.conftest import ROOT, load_yaml, require_binary
 
-SERVICES = {"app", "postgres", "prometheus", "tempo", "grafana"}
+SERVICES = {"app", "postgres", "prometheus", "alertmanager", "tempo", "grafana"}
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
