@@ -20,12 +20,10 @@ import time
 from types import CodeType, FrameType
 from typing import Any
 
-from observability.stacks import Frame, StackProfile, code_frame, synthetic
+from observability.stacks import CUT, MAX_DEPTH, Frame, StackProfile, code_frame, synthetic
 
 HZ = 100
-MAX_DEPTH = 128
 OTHER_THREADS = synthetic("[other threads]")
-TRUNCATED = synthetic("[deeper frames cut]")
 RawStack = tuple[tuple[CodeType, int], ...]
 
 
@@ -107,7 +105,7 @@ def _raw_stack(frame: FrameType | None) -> RawStack:
 
 def _frames(raw: RawStack) -> tuple[Frame, ...]:
     return tuple(
-        TRUNCATED
+        CUT
         if code is TRUNCATED_CODE
         else code_frame(code.co_filename, code.co_qualname, code.co_firstlineno, line)
         for code, line in raw

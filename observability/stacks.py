@@ -11,9 +11,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import FrameType
 from typing import Any
 
 Stack = tuple["Frame", ...]
+MAX_DEPTH = 128
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class Frame:
 def synthetic(name: str) -> Frame:
     """Return a frame that stands for something other than code (a pid, other threads)."""
     return Frame(function=name, module="", file="", line=0, start_line=0)
+
+
+CUT = synthetic("[deeper frames cut]")
 
 
 @dataclass
@@ -157,3 +162,18 @@ def code_frame(filename: str, function: str, start_line: int, line: int) -> Fram
     """Return the (cached) frame for a code location."""
     path = short_path(filename)
     return Frame(function, module_of(path), path, line, start_line)
+
+
+def frames_of(frame: FrameType | None) -> Stack:
+    """Return the stack that ends in ``frame``, root first, at most MAX_DEPTH frames deep."""
+    stack: list[Frame] = []
+    while frame is not None and len(stack) < MAX_DEPTH:
+        code = frame.f_code
+        stack.append(
+            code_frame(code.co_filename, code.co_qualname, code.co_firstlineno, frame.f_lineno or 0)
+        )
+        frame = frame.f_back
+    if frame is not None:
+        stack.append(CUT)
+    stack.reverse()
+    return tuple(stack)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,16 @@ def share_of(stacks: list[tuple[set[str], int]], prefix: str) -> float:
     total = sum(weight for _, weight in stacks)
     mine = sum(w for files, w in stacks if any(f.startswith(prefix) for f in files))
     return mine / total if total else 0.0
+
+
+def eventually(check: Callable[[], bool], timeout: float = 10) -> bool:
+    """Poll ``check`` until it holds or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 class TestAccess:
@@ -243,6 +255,21 @@ class TestWorkers:
             )
         assert sorted(r.status_code for r in replies) == [200, 409]
 
+    def test_all_workers_leave_out_a_busy_one_and_say_so(self, server: Server) -> None:
+        busy, other = live_pids(server)
+        with ThreadPoolExecutor(1) as pool:
+            running = pool.submit(debug, server, "profile", seconds="2", pid=str(busy))
+            assert eventually(
+                lambda: "profiling.cpu_profile" in debug(server, "goroutine", pid=str(busy)).text
+            ), "the first profile never started"
+            reply = debug(server, "profile", seconds="1", workers="all", format="pprof")
+            assert running.result().status_code == 200
+        assert reply.status_code == 200
+        assert reply.headers["X-Profiled-Pid"] == str(other)
+        assert reply.headers["X-Missing-Pids"] == str(busy)
+        comments = pprof_reader.read(reply.content).comments
+        assert any(c.startswith(f"pid {busy}: left out: a CPU profile is") for c in comments)
+
     def test_heap_of_all_workers_in_pprof_is_read_by_go(
         self, server: Server, tmp_path: Path
     ) -> None:
@@ -261,16 +288,19 @@ class TestWorkers:
         for pid in live_pids(server):
             assert f"tracemalloc stopped in pid {pid}" in text
 
-    @pytest.mark.parametrize(
-        ("path", "expected"), [("goroutine", "--- thread"), ("cmdline", "gunicorn")]
-    )
-    def test_text_endpoints_answer_for_every_worker(
-        self, server: Server, path: str, expected: str
-    ) -> None:
-        text = debug(server, path, workers="all").text
+    def test_cmdline_answers_for_every_worker(self, server: Server) -> None:
+        text = debug(server, "cmdline", workers="all").text
         for pid in live_pids(server):
             section = text.split(f"=== pid {pid} ===", 1)[1].split("=== pid", 1)[0]
-            assert expected in section
+            assert "gunicorn" in section
+
+    def test_goroutine_counts_every_workers_greenlets_by_stack(self, server: Server) -> None:
+        reply = debug(server, "goroutine", workers="all", format="collapsed")
+        lines = reply.text.splitlines()
+        for pid in live_pids(server):
+            mine = [line for line in lines if line.startswith(f"pid {pid};")]
+            assert any(line.startswith(f"pid {pid};[greenlet];") for line in mine)
+            assert any(line.startswith(f"pid {pid};[thread ") for line in mine)
 
     def test_a_dead_workers_socket_is_forgotten(self, server: Server) -> None:
         stale = socket_dir(server) / "999999999.sock"

@@ -64,7 +64,6 @@ class TestTargets:
     @pytest.mark.parametrize(
         ("path", "expected"),
         [
-            ("goroutine", "--- thread MainThread ---"),
             ("cmdline", "pytest"),
             ("heap?stop=1", "stopped"),
         ],

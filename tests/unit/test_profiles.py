@@ -17,10 +17,12 @@ import tracemalloc
 from collections.abc import Iterator
 from types import FrameType
 
+import greenlet
 import pytest
 
 from observability import flamegraph, heap
 from observability.cpu import OTHER_THREADS, CpuSampler
+from observability.greenlets import greenlet_profile
 from observability.stacks import (
     Frame,
     StackProfile,
@@ -279,3 +281,25 @@ class TestHeap:
         assert heap._frame(__file__, inner_line, module).function == "Holder.method.<locals>.inner"
         assert heap._frame(__file__, after_inner, module).function == "Holder.method"
         assert heap._frame(__file__, 1, module).function == "<module>"
+
+
+def parked() -> None:
+    greenlet.getcurrent().parent.switch()
+
+
+class TestGreenlets:
+    def test_suspended_greenlets_are_counted_by_stack(self) -> None:
+        waiting = [greenlet.greenlet(parked) for _ in range(3)]
+        for each in waiting:
+            each.switch()
+        profile = greenlet_profile()
+        found = {s: v for s, v in profile.samples.items() if s[-1].function == "parked"}
+        assert [(stack[0].function, values) for stack, values in found.items()] == [
+            ("[greenlet]", [3])
+        ]
+
+    def test_each_thread_shows_where_it_runs(self) -> None:
+        profile = greenlet_profile()
+        mine = [s for s in profile.samples if s[0].function == "[thread MainThread]"]
+        assert len(mine) == 1
+        assert any(f.function == "greenlet_profile" for f in mine[0])
