@@ -141,6 +141,7 @@ def _stack(traceback: RawTraceback, modules: dict[Any, ModuleType]) -> Stack:
     return (TRUNCATED, *frames) if len(traceback) >= tracemalloc.get_traceback_limit() else frames
 
 
+@lru_cache(maxsize=65536)
 def _frame(filename: str, line: int, module: ModuleType | None) -> Frame:
     function, start_line = "<module>", 1  # or a function no module attribute leads to
     for code in _functions(filename, module):  # latest start first: the innermost wins
