@@ -1,4 +1,4 @@
-"""CPU profile of one worker: a SIGPROF every 10 ms of CPU, as Go's runtime/pprof does.
+"""CPU profile of one worker: a SIGPROF per 1/hz s of CPU (10 ms), as Go's runtime/pprof does.
 
 Why a signal: the handler runs in the main thread between two bytecodes of whatever
 greenlet holds the CPU, so short request bursts are seen where they happen. A sampling
@@ -8,7 +8,7 @@ hundreds of one-sample subtrees that its renderers drop as "irrelevant".
 
 Each sample is weighted by the CPU the main thread used since the previous one (its own
 clock), so the profile adds up to the thread's real CPU time. CPU that other threads used
-(the password-hash pool, exporters) goes to one ``[other threads]`` frame: Python runs
+(the password-hash pool, gevent's thread pool) goes to one ``[other threads]`` frame: Python runs
 signal handlers in the main thread only, so it cannot say where those threads were.
 """
 
@@ -25,6 +25,8 @@ from observability.stacks import CUT, MAX_DEPTH, Frame, StackProfile, code_frame
 HZ = 100
 OTHER_THREADS = synthetic("[other threads]")
 RawStack = tuple[tuple[CodeType, int], ...]
+# Stands for the frames past MAX_DEPTH in a raw stack (code objects are cheap to keep).
+TRUNCATED_CODE = compile("", "<truncated>", "exec")
 
 
 class CpuSampler:
@@ -110,6 +112,3 @@ def _frames(raw: RawStack) -> tuple[Frame, ...]:
         else code_frame(code.co_filename, code.co_qualname, code.co_firstlineno, line)
         for code, line in raw
     )
-
-
-TRUNCATED_CODE = compile("", "<truncated>", "exec")

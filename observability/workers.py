@@ -140,6 +140,8 @@ def forward(pid: int, target: str, authorization: str, timeout: float) -> Reply:
         return Reply(response.status, content_type, response.read(), headers)
     except (ConnectionRefusedError, FileNotFoundError) as error:
         raise WorkerGone(f"worker {pid} is gone ({error.strerror})") from error
+    except http.client.HTTPException as error:  # e.g. it died mid-answer
+        raise WorkerGone(f"worker {pid} broke off its answer ({error!r})") from error
     finally:
         connection.close()
 
