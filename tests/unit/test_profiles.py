@@ -174,7 +174,7 @@ class TestCpuSampler:
             stop.set()
             worker.join()
             profile = sampler.stop()
-        assert profile.samples[(OTHER_THREADS,)][1] > 0.05e9
+        assert profile.samples[(OTHER_THREADS,)][1] > 0.01e9
 
     def test_stop_restores_a_python_handler(self) -> None:
         def mine(signum: int, frame: FrameType | None) -> None:
