@@ -147,7 +147,11 @@ def forward(pid: int, target: str, authorization: str, timeout: float) -> Reply:
 
 
 def gather(jobs: dict[int, Callable[[], T]]) -> dict[int, T | Exception]:
-    """Run the jobs concurrently (greenlets), returning each result or its exception."""
+    """Run the jobs concurrently (greenlets), returning each result or its exception.
+
+    A spawned greenlet starts with empty contextvars (no Flask request), so each job must
+    get everything it needs as arguments.
+    """
 
     def outcome(job: Callable[[], T]) -> T | Exception:
         try:
