@@ -1,7 +1,8 @@
-"""``/debug``: the Python counterpart of Go's net/http/pprof, for the worker that answers.
+"""``/debug``: the Python counterpart of Go's net/http/pprof, for one worker or all of them.
 
 Off (404) unless ``DEBUG_TOKEN`` is set; then every request needs
-``Authorization: Bearer <DEBUG_TOKEN>``.
+``Authorization: Bearer <DEBUG_TOKEN>``. Each endpoint answers for the worker that got the
+request, for worker ``?pid=N``, or for every worker with ``?workers=all``.
 """
 
 from __future__ import annotations
@@ -11,29 +12,29 @@ import os
 import sys
 import threading
 import time
-import traceback
-import tracemalloc
-from typing import Any
+from functools import partial
 
 from flask import Blueprint, Flask, Response, abort, current_app, request
 
-from observability.flamegraph import collapsed_stacks
+from observability import heap, targets, workers
+from observability.cpu import CpuSampler
+from observability.greenlets import greenlet_profile
+from observability.stacks import StackProfile
 
 MAX_PROFILE_SECONDS = 60
-HEAP_TOP = 30
-FORMATS = {
-    "speedscope": "application/json",
-    "collapsed": "text/plain; charset=utf-8",
-    "html": "text/html; charset=utf-8",
-}
+# Go's rate; the kernel's tick (often 250 Hz) caps what a higher one gets.
+DEFAULT_HZ, MAX_HZ = 100, 1000
+INDEX = """\
+/debug/pprof/profile?seconds=10&hz=100&format=F  CPU of every greenlet (SIGPROF)
+/debug/pprof/heap?format=F[&stop=1]              live memory by stack (tracemalloc)
+/debug/pprof/allocs?format=F                     growth of live memory since the last call
+/debug/pprof/goroutine?format=F                  greenlets and threads by stack
+/debug/pprof/cmdline                             the worker's command line
+F: speedscope (profile's default), text (the others'), collapsed, html, pprof, json
+Add pid=N for one worker, or workers=all for all of them in one profile."""
 
 bp = Blueprint("debug", __name__, url_prefix="/debug")
 _profile_lock = threading.Lock()
-_heap: dict[str, Any] = {}
-
-
-class DebugRefused(Exception):
-    """The caller may not use /debug."""
 
 
 @bp.before_request
@@ -41,101 +42,88 @@ def _authorize() -> None:
     expected = current_app.config.get("SHOP_DEBUG_TOKEN")
     if not expected:
         abort(404)
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").encode()
-    if not hmac.compare_digest(given, expected.encode()):
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # compare_digest: the time taken does not tell how much of the token was right.
+    if not hmac.compare_digest(given.encode(), expected.encode()) or scheme.lower() != "bearer":
         abort(401, description="debug endpoints need Authorization: Bearer <DEBUG_TOKEN>")
 
 
 @bp.get("/pprof/")
 def index() -> Response:
-    """List the endpoints and say which worker answered."""
-    lines = [
-        f"shop /debug, answered by worker pid {os.getpid()}",
-        "",
-        "/debug/pprof/profile?seconds=N&format=speedscope|collapsed|html  CPU, all greenlets",
-        "/debug/pprof/heap[?stop=1]  top allocations (tracemalloc; diff since the previous call)",
-        "/debug/pprof/goroutine  stacks of every greenlet and thread",
-    ]
-    return _text("\n".join(lines))
+    """List the endpoints, the worker that answered and the live workers."""
+    pids = workers.describe(workers.live_pids())
+    answered = f"shop /debug, answered by worker pid {os.getpid()}\nworkers: {pids}"
+    return targets.text_response(f"{answered}\n\n{INDEX}")
 
 
 @bp.get("/pprof/profile")
 def profile() -> Response:
-    """Sample this worker's CPU for N seconds, whichever greenlet runs."""
-    seconds = request.args.get("seconds", "10")
-    fmt = request.args.get("format", "speedscope")
-    if not seconds.isdigit() or not 1 <= int(seconds) <= MAX_PROFILE_SECONDS:
-        abort(400, description=f"seconds must be an integer from 1 to {MAX_PROFILE_SECONDS}")
-    if fmt not in FORMATS:
-        abort(400, description="format must be one of: " + ", ".join(FORMATS))
-    if not _profile_lock.acquire(blocking=False):
-        abort(409, description="a profile is already running in this worker")
-    try:
-        session = _sample(int(seconds))
-    finally:
-        _profile_lock.release()
-    response = Response(_render(session, fmt), mimetype=FORMATS[fmt])
-    response.headers["X-Profiled-Pid"] = str(os.getpid())
-    return response
-
-
-def _sample(seconds: int) -> Any:
-    from pyinstrument import Profiler
-
-    # "disabled" records whatever greenlet is on the CPU; the default follows only this one.
-    profiler = Profiler(interval=0.001, async_mode="disabled")
-    profiler.start()
-    time.sleep(seconds)  # cooperative under gevent: the other greenlets run meanwhile
-    return profiler.stop()
-
-
-def _render(session: Any, fmt: str) -> str:
-    from pyinstrument.renderers import HTMLRenderer, SpeedscopeRenderer
-
-    if fmt == "collapsed":
-        return collapsed_stacks(session.root_frame())
-    renderer = SpeedscopeRenderer() if fmt == "speedscope" else HTMLRenderer()
-    text: str = renderer.render(session)
-    return text
+    """Sample the CPU for N seconds, whichever greenlet runs."""
+    seconds = _integer("seconds", "10", MAX_PROFILE_SECONDS)
+    hz = _integer("hz", str(DEFAULT_HZ), MAX_HZ)
+    return targets.profiles("cpu", partial(cpu_profile, seconds, hz), "speedscope", seconds)
 
 
 @bp.get("/pprof/heap")
-def heap() -> Response:
-    """Show the allocations that grew most since the previous call."""
+def heap_endpoint() -> Response:
+    """Show live memory by allocating stack; ``stop=1`` stops tracing."""
     if request.args.get("stop"):
-        tracemalloc.stop()
-        _heap.clear()
-        return _text("tracemalloc stopped")
-    if not tracemalloc.is_tracing():
-        tracemalloc.start(10)
-        _heap["snapshot"] = tracemalloc.take_snapshot()
-        return _text(f"tracemalloc started in pid {os.getpid()}; call again to see what grew")
-    snapshot = tracemalloc.take_snapshot()
-    growth = snapshot.compare_to(_heap["snapshot"], "lineno")[:HEAP_TOP]
-    _heap["snapshot"] = snapshot
-    current, peak = tracemalloc.get_traced_memory()
-    header = f"pid {os.getpid()}: traced {current / 2**20:.1f} MiB (peak {peak / 2**20:.1f} MiB)"
-    return _text("\n".join([header, "growth since the previous call:", *map(str, growth)]))
+        return targets.texts(_stop_tracing)
+    return targets.profiles("heap", heap.heap_profile, "text", targets.HEAP_SECONDS)
+
+
+@bp.get("/pprof/allocs")
+def allocs() -> Response:
+    """Show how live memory grew by stack since this worker's previous call."""
+    return targets.profiles("allocs", heap.allocs_profile, "text", targets.HEAP_SECONDS)
 
 
 @bp.get("/pprof/goroutine")
 def goroutines() -> Response:
-    """Dump the stack of every greenlet and OS thread in this worker."""
-    from gevent.util import format_run_info
-
-    lines = [f"pid {os.getpid()}", *format_run_info()]
-    names = {t.ident: t.name for t in threading.enumerate()}
-    for ident, frame in sys._current_frames().items():
-        lines.append(f"\n--- thread {names.get(ident, ident)} ---")
-        lines.extend(traceback.format_stack(frame))
-    return _text("\n".join(lines))
+    """Count the greenlets and threads by stack."""
+    return targets.profiles("goroutine", greenlet_profile, "text", 0)
 
 
-def _text(body: str) -> Response:
-    return Response(body + "\n", mimetype="text/plain")
+@bp.get("/pprof/cmdline")
+def cmdline() -> Response:
+    """Show the command line the worker runs."""
+    return targets.texts(lambda: " ".join(sys.argv))
+
+
+def _integer(name: str, default: str, highest: int) -> int:
+    value = request.args.get(name, default)
+    if not value.isdigit() or not 1 <= int(value) <= highest:
+        abort(400, description=f"{name} must be an integer from 1 to {highest}")
+    return int(value)
+
+
+def cpu_profile(seconds: int, hz: int = DEFAULT_HZ) -> StackProfile:
+    """Profile this worker's CPU for ``seconds``; one profile at a time."""
+    if not _profile_lock.acquire(blocking=False):
+        raise targets.DebugError(409, f"a CPU profile is already running in worker {os.getpid()}")
+    try:
+        sampler = CpuSampler(hz)
+        try:
+            sampler.start()
+        except ValueError as error:
+            raise targets.DebugError(501, "CPU profiles need the worker's main thread") from error
+        try:
+            time.sleep(seconds)  # cooperative under gevent: the other greenlets run meanwhile
+        finally:
+            result = sampler.stop()
+        return result
+    finally:
+        _profile_lock.release()
+
+
+def _stop_tracing() -> str:
+    heap.stop_tracing()
+    return f"tracemalloc stopped in pid {os.getpid()}"
 
 
 def init_app(app: Flask, debug_token: str | None) -> None:
-    """Mount /debug; without a token its guard answers 404 to everything."""
+    """Mount /debug; with a token, also serve it on this worker's private socket."""
     app.config["SHOP_DEBUG_TOKEN"] = debug_token
     app.register_blueprint(bp)
+    if debug_token:
+        workers.serve(app)

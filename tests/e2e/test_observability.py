@@ -1,10 +1,9 @@
-"""Metrics, traces, logs and /debug of a real two-worker gunicorn server."""
+"""Metrics, traces and logs of a real two-worker gunicorn server (/debug: test_profiling.py)."""
 
 from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -222,66 +221,3 @@ class TestLogs:
         assert password not in text
         assert token not in text and token.split(".")[2] not in text
         assert DEBUG_TOKEN not in text
-
-
-class TestDebug:
-    @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}])
-    def test_refuses_without_the_token(self, server: Server, headers: dict[str, str]) -> None:
-        for path in ("/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/goroutine"):
-            reply = fresh("GET", f"{server.url}{path}", headers=headers)
-            assert reply.status_code == 401 and "errors" in reply.json()
-
-    def test_profile_under_load_contains_the_services_frames(self, server: Server) -> None:
-        _, auth = sign_up(server)
-        stop = threading.Event()
-
-        def load() -> None:
-            # A new connection per request: kept-alive ones could all land on the
-            # worker that is not being profiled (SO_REUSEPORT hashes per connection).
-            while not stop.is_set():
-                fresh("GET", f"{server.url}/api/info", headers=auth)
-
-        threads = [threading.Thread(target=load) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        try:
-            reply = fresh(
-                "GET", f"{server.url}/debug/pprof/profile?seconds=2&format=collapsed", headers=DEBUG
-            )
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join()
-        assert reply.status_code == 200
-        assert reply.headers["X-Profiled-Pid"].isdigit()
-        assert "shop/api/info.py" in reply.text or "info.py" in reply.text
-        assert "shop/db/users.py" in reply.text or "users.py" in reply.text
-
-    @pytest.mark.parametrize("fmt", ["speedscope", "html"])
-    def test_profile_renders_speedscope_and_html(self, server: Server, fmt: str) -> None:
-        url = f"{server.url}/debug/pprof/profile?seconds=1&format={fmt}"
-        reply = fresh("GET", url, headers=DEBUG)
-        assert reply.status_code == 200
-        if fmt == "speedscope":
-            assert "speedscope" in reply.json()["$schema"]
-        else:
-            assert reply.text.lstrip().lower().startswith("<!doctype html")
-
-    @pytest.mark.parametrize("query", ["seconds=0", "seconds=61", "seconds=x", "format=svg"])
-    def test_profile_refuses_bad_parameters(self, server: Server, query: str) -> None:
-        reply = fresh("GET", f"{server.url}/debug/pprof/profile?{query}", headers=DEBUG)
-        assert reply.status_code == 400 and reply.json()["errors"]
-
-    def test_heap_starts_then_diffs(self, server: Server) -> None:
-        with requests.Session() as session:  # one connection: one worker
-            session.headers.update(DEBUG)
-            first = session.get(f"{server.url}/debug/pprof/heap", timeout=10).text
-            second = session.get(f"{server.url}/debug/pprof/heap", timeout=10).text
-            stopped = session.get(f"{server.url}/debug/pprof/heap?stop=1", timeout=10).text
-        assert "started" in first or "growth" in first
-        assert "growth since the previous call" in second
-        assert "stopped" in stopped
-
-    def test_goroutine_dump_lists_greenlets_and_threads(self, server: Server) -> None:
-        reply = fresh("GET", f"{server.url}/debug/pprof/goroutine", headers=DEBUG)
-        assert "Greenlet" in reply.text and "--- thread" in reply.text

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from opentelemetry.sdk.trace import TracerProvider
 
-from observability.flamegraph import collapsed_stacks
 from observability.logs import REDACTED, add_trace_ids, redact_secrets
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
@@ -46,22 +43,3 @@ class TestTraceIds:
 
     def test_nothing_is_added_outside_a_span(self) -> None:
         assert add_trace_ids(None, "info", {}) == {}
-
-
-@dataclass
-class FakeFrame:
-    function: str
-    time: float
-    children: list[FakeFrame] = field(default_factory=list)
-    file_path_short: str = "shop/x.py"
-    line_no: int = 1
-
-
-def test_collapsed_stacks_weigh_self_time_in_microseconds() -> None:
-    leaf = FakeFrame("query", 0.003)
-    root = FakeFrame("handle", 0.005, [leaf, FakeFrame("idle;loop", 0.0)])
-    assert collapsed_stacks(root).splitlines() == [
-        "handle (shop/x.py:1) 2000",
-        "handle (shop/x.py:1);query (shop/x.py:1) 3000",
-    ]
-    assert collapsed_stacks(None) == "\n"

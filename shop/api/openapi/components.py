@@ -21,11 +21,13 @@ FAILURES = {
     401: ("Unauthorized", "Missing, malformed, expired, forged or unknown credentials."),
     404: ("NotFound", "No such route (and every /debug route while it is switched off)."),
     405: ("MethodNotAllowed", "The route exists but not with this method; `Allow` lists them."),
-    409: ("Conflict", "A profile is already running in the worker that answered."),
+    409: ("Conflict", "A CPU profile is already running in that worker."),
     413: ("PayloadTooLarge", "The body is larger than MAX_CONTENT_LENGTH (16 KiB by default)."),
     422: ("UnprocessableEntity", "This Idempotency-Key was already used for another request."),
     429: ("TooManyRequests", "Too many logins (per account, per address, or queued); retry later."),
     500: ("InternalServerError", "Unexpected fault; the body never carries internals."),
+    501: ("NotImplemented", "CPU profiles need the worker's main thread (not under gunicorn?)."),
+    502: ("BadGateway", "The worker a /debug call was forwarded to did not answer."),
     503: ("ServiceUnavailable", "Database unavailable or request deadline passed; retry later."),
 }
 RETRY_LATER = frozenset({429, 503})

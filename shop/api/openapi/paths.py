@@ -7,10 +7,14 @@ from shop.api.openapi.components import Json, failures, json_content, ref
 PUBLIC: list[Json] = []  # security requirement of endpoints that need no token
 DEBUG: list[Json] = [{"DebugToken": []}]
 MAX_PROFILE_SECONDS = 60
+# observability/targets.py: every /debug profile comes in each of these.
 PROFILE_FORMATS = {
     "speedscope": "application/json",
     "collapsed": "text/plain",
     "html": "text/html",
+    "pprof": "application/octet-stream",
+    "text": "text/plain",
+    "json": "application/json",
 }
 
 
@@ -182,31 +186,63 @@ def _query(name: str, schema: Json, description: str) -> Json:
 def _debug() -> Json:
     profile = {
         "description": "The profile, in the format asked for.",
-        "headers": {"X-Profiled-Pid": {"schema": {"type": "integer"}, "required": True}},
+        "headers": {
+            "X-Profiled-Pid": {
+                "schema": {"type": "string"},
+                "description": "The pid(s) profiled, comma-separated (not on ?stop=1).",
+            },
+            "X-Missing-Pids": {
+                "schema": {"type": "string"},
+                "description": "Workers that could not take part (workers=all).",
+            },
+        },
         "content": {media: {"schema": {}} for media in PROFILE_FORMATS.values()},
     }
     seconds = {"type": "integer", "minimum": 1, "maximum": MAX_PROFILE_SECONDS, "default": 10}
+    faults = failures(400, 409, 502)
+
+    def fmt(default: str) -> Json:
+        return _query(
+            "format",
+            {"type": "string", "enum": list(PROFILE_FORMATS), "default": default},
+            "speedscope JSON, collapsed stacks, an HTML flame graph, gzipped pprof protobuf "
+            "(go tool pprof), a text table, or the samples as JSON.",
+        )
+
+    targets = [
+        _query("pid", {"type": "integer"}, "Answer for this worker (any worker forwards)."),
+        _query("workers", {"type": "string", "enum": ["all"]}, "Every worker, in one profile."),
+    ]
     return {
         "/debug/pprof/": _debug_get("Index of /debug.", {"200": _text("The index.")}),
         "/debug/pprof/profile": _debug_get(
-            "Sample the answering worker's CPU, every greenlet, for N seconds.",
-            {"200": profile, **failures(400, 409)},
+            "Sample the CPU of every greenlet for N seconds (SIGPROF).",
+            {"200": profile, **faults, **failures(501)},
             [
                 _query("seconds", seconds, "How long to sample."),
-                _query(
-                    "format",
-                    {"type": "string", "enum": list(PROFILE_FORMATS), "default": "speedscope"},
-                    "speedscope JSON, collapsed stacks, or a pyinstrument HTML page.",
-                ),
+                _query("hz", {"type": "integer", "minimum": 1, "maximum": 1000}, "Samples/s."),
+                fmt("speedscope"),
+                *targets,
             ],
         ),
         "/debug/pprof/heap": _debug_get(
-            "Start tracemalloc, or list the allocation sites that grew since the last call.",
-            {"200": _text("What grew.")},
-            [_query("stop", {"type": "string"}, "Any value: stop tracing.")],
+            "Live memory by allocating stack (tracemalloc).",
+            {"200": profile, **faults},
+            [fmt("text"), _query("stop", {"type": "string"}, "Any value: stop tracing."), *targets],
+        ),
+        "/debug/pprof/allocs": _debug_get(
+            "Growth of live memory by stack since this worker's previous call.",
+            {"200": profile, **faults},
+            [fmt("text"), *targets],
         ),
         "/debug/pprof/goroutine": _debug_get(
-            "Stacks of every greenlet and thread of the answering worker.",
-            {"200": _text("The stacks.")},
+            "Greenlets and threads of the worker, counted by stack.",
+            {"200": profile, **faults},
+            [fmt("text"), *targets],
+        ),
+        "/debug/pprof/cmdline": _debug_get(
+            "The worker's command line.",
+            {"200": _text("The command line."), **faults},
+            targets,
         ),
     }
