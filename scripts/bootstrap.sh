@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Create .venv, or bring it up to date, from requirements/dev.txt (every file checked against
+# its locked sha256) and install the project into it in editable mode. Needs only python3 3.11+
+# and the package index; a no-op while the lock and pyproject.toml are unchanged.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/uv ]; then
+  echo "bootstrap: creating .venv (first run only)..."
+  python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+    --no-deps -r requirements/bootstrap.txt
+fi
+stamp=.venv/.synced-$(cat requirements/dev.txt pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "bootstrap: syncing .venv with requirements/dev.txt..."
+  uv=(.venv/bin/uv pip --quiet --no-config)
+  "${uv[@]}" sync --python .venv/bin/python --require-hashes requirements/dev.txt
+  # The build backend is in the lock, so the editable install needs no unlocked download.
+  "${uv[@]}" install --python .venv/bin/python --no-deps --no-build-isolation -e .
+  rm -f .venv/.synced-* && touch "$stamp"
+fi
