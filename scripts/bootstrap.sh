@@ -18,5 +18,10 @@ if [ ! -f "$stamp" ]; then
   "${uv[@]}" sync --python .venv/bin/python --require-hashes requirements/dev.txt
   # The build backend is in the lock, so the editable install needs no unlocked download.
   "${uv[@]}" install --python .venv/bin/python --no-deps --no-build-isolation -e .
+  # A lock edited by hand, or not regenerated after pyproject.toml changed, fails here.
+  if ! report=$(.venv/bin/uv pip check --no-config --python .venv/bin/python 2>&1); then
+    echo "$report" >&2
+    exit 1
+  fi
   rm -f .venv/.synced-* && touch "$stamp"
 fi
