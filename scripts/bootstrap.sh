@@ -15,7 +15,9 @@ stamp=.venv/.synced-$(cat requirements/dev.txt pyproject.toml | sha256sum | cut 
 if [ ! -f "$stamp" ]; then
   echo "bootstrap: syncing .venv with requirements/dev.txt..."
   uv=(.venv/bin/uv pip --quiet --no-config)
-  "${uv[@]}" sync --python .venv/bin/python --require-hashes requirements/dev.txt
+  # Compiled now, as pip would: with PYTHONDONTWRITEBYTECODE set, every process start (each
+  # gunicorn worker in the e2e tests) would otherwise compile its imports again.
+  "${uv[@]}" sync --python .venv/bin/python --require-hashes --compile-bytecode requirements/dev.txt
   # The build backend is in the lock, so the editable install needs no unlocked download.
   "${uv[@]}" install --python .venv/bin/python --no-deps --no-build-isolation -e .
   # A lock edited by hand, or not regenerated after pyproject.toml changed, fails here.
