@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ -x .venv/bin/uv ] || scripts/bootstrap.sh
+scripts/bootstrap.sh --uv-only
 compile=(.venv/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes
          --no-config --custom-compile-command scripts/lock.sh "$@")
 
