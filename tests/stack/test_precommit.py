@@ -30,26 +30,24 @@ def pre_commit(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_config_is_valid(tmp_path: Path) -> None:
-    result = pre_commit("validate-config", str(CONFIG), home=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+class TestPreCommit:
+    def test_the_config_is_valid(self, tmp_path: Path) -> None:
+        result = pre_commit("validate-config", str(CONFIG), home=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
 
+    def test_it_runs_ruff_lint_and_format_and_mypy(self) -> None:
+        assert {"ruff-check", "ruff-format", "mypy"} <= {hook["id"] for hook in hooks()}
 
-def test_it_runs_ruff_lint_and_format_and_mypy() -> None:
-    assert {"ruff-check", "ruff-format", "mypy"} <= {hook["id"] for hook in hooks()}
+    @pytest.mark.parametrize("hook", hooks(), ids=lambda hook: hook["id"])
+    def test_every_hook_runs_a_tool_of_the_locked_venv(self, hook: dict[str, Any]) -> None:
+        assert hook["language"] == "system"
+        tool = hook["entry"].split()[0]
+        assert tool.startswith(".venv/bin/")
+        assert (VENV_BIN / Path(tool).name).is_file()
 
-
-@pytest.mark.parametrize("hook", hooks(), ids=lambda hook: hook["id"])
-def test_every_hook_runs_a_tool_of_the_locked_venv(hook: dict[str, Any]) -> None:
-    assert hook["language"] == "system"
-    tool = hook["entry"].split()[0]
-    assert tool.startswith(".venv/bin/")
-    assert (VENV_BIN / Path(tool).name).is_file()
-
-
-def test_the_lint_hook_passes_on_the_repository(tmp_path: Path) -> None:
-    if not (ROOT / ".git").exists():
-        pytest.skip("SKIPPED CHECK: not a git checkout, and pre-commit runs only in one")
-    result = pre_commit("run", "ruff-check", "--all-files", home=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Passed" in result.stdout
+    def test_the_lint_hook_passes_on_the_repository(self, tmp_path: Path) -> None:
+        if not (ROOT / ".git").exists():
+            pytest.skip("SKIPPED CHECK: not a git checkout, and pre-commit runs only in one")
+        result = pre_commit("run", "ruff-check", "--all-files", home=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Passed" in result.stdout
