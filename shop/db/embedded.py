@@ -48,7 +48,7 @@ class EmbeddedPostgres:
         except ImportError:
             raise SettingsError(
                 "DATABASE_URL is not set and the embedded PostgreSQL is not installed "
-                "(pip install 'shop[embedded]', as ./run.sh does)"
+                "(./run.sh installs it from requirements/dev.txt)"
             ) from None
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
