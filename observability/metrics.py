@@ -174,16 +174,11 @@ def set_ready(ready: bool) -> None:
 
 
 def watch_engine(engine: Engine, pool_size: int) -> None:
-    """Track pool use and connection errors through SQLAlchemy events."""
+    """Track pool use through SQLAlchemy's pool events (the data layer counts connection
+    errors through its ``on_connection_error`` hook)."""
     DB_POOL_SIZE.set(pool_size)
     event.listen(engine, "checkout", lambda *_: DB_POOL_CHECKED_OUT.inc())
     event.listen(engine, "checkin", lambda *_: DB_POOL_CHECKED_OUT.dec())
-    event.listen(engine, "handle_error", _failed)
-
-
-def _failed(context: Any) -> None:
-    if context.is_disconnect or context.connection is None:
-        DB_CONNECTION_ERRORS.inc()
 
 
 def record_purchase(item: str, price: int, replayed: bool = False) -> None:

@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             on_retry=metrics.count_retry,
             on_transaction=metrics.observe_transaction,
             on_pool_wait=metrics.DB_POOL_WAIT.observe,
+            on_connection_error=metrics.DB_CONNECTION_ERRORS.inc,
         ),
         monitor=DatabaseMonitor(settings, metrics.set_ready, login_policy),
     )

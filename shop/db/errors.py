@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 from sqlalchemy import exc as sa_exc
 
 from shop.services.unit_of_work import TransientStorageError
@@ -25,36 +26,45 @@ RETRYABLE_SQLSTATES = {
 FINAL_SQLSTATES = {"57014": "statement_timeout"}
 
 
-def violated(error: sa_exc.DBAPIError) -> str | None:
+def violated(error: psycopg.Error) -> str | None:
     """Return the name of the constraint a statement violated, if PostgreSQL named one."""
-    diag = getattr(error.orig, "diag", None)
-    name: str | None = getattr(diag, "constraint_name", None)
-    return name
+    return error.diag.constraint_name
 
 
-def transient_error(error: BaseException) -> TransientStorageError | None:
+def transient_error(
+    error: BaseException, unnamed: str = "connection_lost"
+) -> TransientStorageError | None:
     """Translate a database failure that is not the request's fault, or return None.
 
-    Anything else (a syntax error, a refused write outside a transaction) is a bug and
-    stays a 500.
+    Statements and connecting raise psycopg's errors (db/statements.py), the pool
+    SQLAlchemy's; ``unnamed`` names a connection failure that carries no SQLSTATE. Anything
+    else (a syntax error, a refused write outside a transaction) is a bug and stays a 500.
     """
     if isinstance(error, sa_exc.TimeoutError):
         return TransientStorageError("pool_timeout")
     if isinstance(error, sa_exc.PendingRollbackError):
-        # A connection that died under an earlier statement of this request.
         return TransientStorageError("connection_lost")
-    if not isinstance(error, sa_exc.DBAPIError):
-        return None
-    sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(error, sa_exc.DBAPIError):  # from the pool: connecting failed
+        found = None
+        if isinstance(error.orig, psycopg.Error):
+            found = _classify(error.orig, unnamed="connection_failure")
+        if found is None and error.connection_invalidated:
+            found = TransientStorageError("connection_lost")
+        return found
+    if isinstance(error, psycopg.Error):
+        return _classify(error, unnamed)
+    return None
+
+
+def _classify(error: psycopg.Error, unnamed: str) -> TransientStorageError | None:
+    sqlstate = error.sqlstate
     if sqlstate in RETRYABLE_SQLSTATES:
         return TransientStorageError(RETRYABLE_SQLSTATES[sqlstate])
     if sqlstate in FINAL_SQLSTATES:
         return TransientStorageError(FINAL_SQLSTATES[sqlstate], retryable=False)
-    if error.connection_invalidated:
-        return TransientStorageError("connection_lost")
-    # psycopg raises these without a SQLSTATE when it cannot connect or the socket broke.
-    if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError) and sqlstate is None:
-        return TransientStorageError("connection_failure")
+    # Without a SQLSTATE: psycopg could not connect, or the socket broke mid-statement.
+    if sqlstate is None and isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+        return TransientStorageError(unnamed)
     return None
 
 

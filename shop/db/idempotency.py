@@ -57,9 +57,9 @@ class SqlIdempotencyRepository:
 
     def claim(self, key: RequestKey) -> Replay | None:
         params = {"user_id": key.user_id, "key": key.key, "fingerprint": key.fingerprint}
-        if self._db.run(CLAIM, {**params, "lifetime": KEY_LIFETIME_SECONDS}).first() is not None:
+        if self._db.first(CLAIM, {**params, "lifetime": KEY_LIFETIME_SECONDS}) is not None:
             return None
-        row = self._db.run(STORED, params).one()
+        row = self._db.one(STORED, params)
         return Replay(row.fingerprint, row.outcome)
 
     def record(self, key: RequestKey, outcome: str) -> None:

@@ -91,7 +91,7 @@ class SqlLoginRepository:
         self._policy = policy
 
     def throttle(self, attempt: LoginAttempt) -> Throttle:
-        row = self._db.run(THROTTLE, self._params(attempt)).first()
+        row = self._db.first(THROTTLE, self._params(attempt))
         return Throttle() if row is None else Throttle(row.scope, float(row.seconds))
 
     def failed(self, attempt: LoginAttempt) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy.exc import IntegrityError
+from psycopg.errors import UniqueViolation
 
 from shop.db.errors import violated
 from shop.db.statements import Sql, Statements
@@ -50,8 +50,8 @@ class SqlPurchaseRepository:
     def buy(self, user_id: int, item: str, price: int, attempt: UUID) -> PurchaseOutcome:
         params = {"user_id": user_id, "item": item, "price": price, "attempt": attempt}
         try:
-            row = self._db.run(BUY, params).one()
-        except IntegrityError as error:
+            row = self._db.one(BUY, params)
+        except UniqueViolation as error:
             if violated(error) != "purchases_pkey":
                 raise
             return PurchaseOutcome(user_exists=True, bought=True)  # an earlier try committed

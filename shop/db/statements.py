@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import psycopg
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import Connection, CursorResult
+from psycopg import Cursor
+from psycopg.rows import namedtuple_row
+from sqlalchemy.pool import PoolProxiedConnection
 
 from shop import deadlines
 from shop.services.unit_of_work import TransientStorageError
@@ -50,26 +52,38 @@ class Sql:
         object.__setattr__(self, "attributes", attributes)
 
 
-class AtomicityError(RuntimeError):
-    """A unit of work used its connection in a way that could lose atomicity."""
-
-
 # Called with (outcome, seconds) when a unit's database work ends: outcome is
 # "commit", "rollback" or "read_only".
 TransactionHook = Callable[[str, float], None]
 
 
 class Statements:
-    """Run one unit of work's SQL on one connection; open the transaction at the first write."""
+    """Run one unit of work's SQL on one pooled connection; open the transaction at the first
+    write.
 
-    def __init__(self, conn: Connection, on_end: TransactionHook | None = None) -> None:
+    Statements go to psycopg's cursor directly: SQLAlchemy keeps the pool, the engine and
+    migrations, but its execution layer cost more CPU than the statement's own round trip
+    (ammo/RESULTS.md). So this class does the two things that layer did for us: a
+    connection left in an unknown state is invalidated (never returned to the pool), and
+    errors keep psycopg's SQLSTATE for db/errors.py to classify.
+    """
+
+    def __init__(
+        self,
+        conn: PoolProxiedConnection,
+        on_end: TransactionHook | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
         self._conn = conn
+        self._cursor = _cursor_of(conn)
         self._on_end = on_end
+        self._on_lost = on_lost
         self._in_transaction = False
         self._started: float | None = None
 
-    def run(self, sql: Sql, params: Mapping[str, Any]) -> CursorResult[Any]:
-        """Execute ``sql``; a write first opens the unit's transaction."""
+    def run(self, sql: Sql, params: Mapping[str, Any]) -> Cursor[Any]:
+        """Execute ``sql`` and return the cursor holding its rows; a write first opens the
+        unit's transaction."""
         if self._started is None:
             self._started = time.perf_counter()
         if sql.writes and not self._in_transaction:
@@ -85,6 +99,17 @@ class Statements:
         finally:
             span.end()
 
+    def first(self, sql: Sql, params: Mapping[str, Any]) -> Any | None:
+        """Execute ``sql`` and return its first row (attributes named after the columns)."""
+        return self.run(sql, params).fetchone()
+
+    def one(self, sql: Sql, params: Mapping[str, Any]) -> Any:
+        """Execute ``sql``, which always returns a row, and return that row."""
+        row = self.first(sql, params)
+        if row is None:
+            raise RuntimeError(f"{sql.summary} returned no row")
+        return row
+
     def commit(self) -> None:
         """Commit the open transaction, if a write opened one."""
         if self._in_transaction:
@@ -96,7 +121,7 @@ class Statements:
         """Roll back whatever was not committed; report a read-only unit as such."""
         if self._in_transaction:
             self._in_transaction = False
-            if not self._conn.invalidated:  # a dead connection: the server rolled back
+            if self._conn.is_valid:  # else a dead connection: the server rolled back
                 self._execute("ROLLBACK")
             self._ended("rollback")
         elif self._started is not None:
@@ -107,20 +132,39 @@ class Statements:
             self._on_end(outcome, time.perf_counter() - self._started)
         self._started = None
 
-    def _execute(self, text: str, params: Mapping[str, Any] | None = None) -> CursorResult[Any]:
+    def _execute(self, text: str, params: Mapping[str, Any] | None = None) -> Cursor[Any]:
         try:
             with client_limit(deadlines.remaining()):
-                return self._conn.exec_driver_sql(text, params)
-        except sa_exc.DBAPIError:
+                # BEGIN/COMMIT/ROLLBACK carry no parameters: never worth preparing.
+                return self._cursor.execute(text, params, prepare=None if params else False)
+        except psycopg.Error:
+            if self._conn.dbapi_connection is None or self._conn.dbapi_connection.broken:
+                self._lost()
             raise
         except BaseException as error:
-            # Interrupted mid-statement (out of time, a killed greenlet): the protocol
-            # state is unknown, so the connection must never go back to the pool. Closing
-            # it makes the server stop the statement within client_connection_check_interval.
-            self._conn.invalidate()
+            # Interrupted mid-statement (out of time, a killed greenlet): the protocol state
+            # is unknown, so the connection must never go back to the pool. Closing it makes
+            # the server stop the statement within client_connection_check_interval.
+            self._lost()
             if isinstance(error, NoAnswer):
                 raise TransientStorageError("deadline", retryable=False) from error
             raise
+
+    def _lost(self) -> None:
+        if self._conn.is_valid:
+            self._conn.invalidate()
+            if self._on_lost is not None:
+                self._on_lost()
+
+
+def _cursor_of(conn: PoolProxiedConnection) -> Cursor[Any]:
+    """Return the connection's cursor, made once per connection (rows as named tuples)."""
+    cursor: Cursor[Any] | None = conn.info.get("shop_cursor")
+    if cursor is None:
+        connection: psycopg.Connection[Any] = conn.dbapi_connection  # type: ignore[assignment]
+        cursor = connection.cursor(row_factory=namedtuple_row)
+        conn.info["shop_cursor"] = cursor
+    return cursor
 
 
 class NoAnswer(Exception):

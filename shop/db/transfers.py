@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy.exc import IntegrityError
+from psycopg.errors import UniqueViolation
 
 from shop.db.errors import violated
 from shop.db.statements import Sql, Statements
@@ -75,8 +75,8 @@ class SqlTransferRepository:
         params = {"sender_id": sender_id, "recipient": recipient, "amount": amount}
         params["attempt"] = attempt
         try:
-            row = self._db.run(TRANSFER, params).one()
-        except IntegrityError as error:
+            row = self._db.one(TRANSFER, params)
+        except UniqueViolation as error:
             if violated(error) != "transfers_attempt_key":
                 raise
             # An earlier try of this very request committed: the coins moved once.

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+import psycopg
 from opentelemetry import context, trace
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 from shop import deadlines
 from shop.db.errors import transient_error
@@ -37,6 +39,7 @@ class UnitPolicy:
     on_retry: Callable[[str], None] | None = None
     on_transaction: TransactionHook | None = None
     on_pool_wait: Callable[[float], None] | None = None
+    on_connection_error: Callable[[], None] | None = None
 
 
 class ConnectionScope:
@@ -45,12 +48,12 @@ class ConnectionScope:
     def __init__(self, engine: Engine, on_wait: Callable[[float], None] | None = None) -> None:
         self._engine = engine
         self._on_wait = on_wait
-        self._conn: Connection | None = None
+        self._conn: PoolProxiedConnection | None = None
 
-    def get(self) -> Connection:
+    def get(self) -> PoolProxiedConnection:
         if self._conn is None:
             started = time.perf_counter()
-            self._conn = self._engine.connect()
+            self._conn = self._engine.raw_connection()
             if self._on_wait is not None:
                 self._on_wait(time.perf_counter() - started)
         return self._conn
@@ -67,7 +70,7 @@ class ConnectionScope:
         """Drop a connection whose state is unknown (never back to the pool as it is)."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            if not conn.invalidated:
+            if conn.is_valid:
                 conn.invalidate()
             conn.close()
 
@@ -109,9 +112,11 @@ class SqlUnitOfWork:
             conn = self._connections.get()
         except Exception as error:
             self._end_span(error)
-            _raise_transient(error)
+            if self._policy.on_connection_error is not None and isinstance(error, psycopg.Error):
+                self._policy.on_connection_error()
+            _raise_transient(error, unnamed="connection_failure")
             raise
-        statements = Statements(conn, self._policy.on_transaction)
+        statements = Statements(conn, self._policy.on_transaction, self._policy.on_connection_error)
         self._statements = statements
         self.users = SqlUserRepository(statements)
         self.purchases = SqlPurchaseRepository(statements)
@@ -178,7 +183,7 @@ class SqlUnitOfWork:
             raise TransientStorageError("hot_row", retryable=False) from None
 
 
-def _raise_transient(error: BaseException) -> None:
-    transient = transient_error(error)
+def _raise_transient(error: BaseException, unnamed: str = "connection_lost") -> None:
+    transient = transient_error(error, unnamed)
     if transient is not None:
         raise transient from error

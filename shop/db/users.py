@@ -55,7 +55,7 @@ WALLET = Sql(
                 FROM (SELECT t.to_username AS "toUser", t.amount
                         FROM transfer_totals t WHERE t.from_user_id = u.id
                        ORDER BY t.to_username COLLATE "C") r),
-             ']}}')
+             ']}}') AS document
       FROM users u
      WHERE u.id = %(user_id)s
     """,
@@ -70,17 +70,17 @@ class SqlUserRepository:
         self._db = db
 
     def credentials(self, username: str) -> Credentials | None:
-        row = self._db.run(CREDENTIALS, {"username": username}).first()
+        row = self._db.first(CREDENTIALS, {"username": username})
         return None if row is None else Credentials(row.id, row.password_hash)
 
     def create(self, username: str, password_hash: str, balance: int) -> int | None:
         params = {"username": username, "password_hash": password_hash, "balance": balance}
-        user_id: int | None = self._db.run(CREATE, params).scalar()
-        return user_id
+        row = self._db.first(CREATE, params)
+        return None if row is None else int(row.id)
 
     def replace_password_hash(self, user_id: int, password_hash: str) -> None:
         self._db.run(REPLACE_HASH, {"user_id": user_id, "password_hash": password_hash})
 
     def wallet(self, user_id: int) -> WalletDocument | None:
-        document: str | None = self._db.run(WALLET, {"user_id": user_id}).scalar()
-        return None if document is None else WalletDocument(document)
+        row = self._db.first(WALLET, {"user_id": user_id})
+        return None if row is None else WalletDocument(row.document)

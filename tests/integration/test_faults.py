@@ -34,7 +34,9 @@ class TestConnectionLoss:
         scope = ConnectionScope(engine)
         retries: list[str] = []
         uow = SqlUnitOfWork(scope, UnitPolicy(on_retry=retries.append))
-        pid = scope.get().exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        connection = scope.get().dbapi_connection
+        assert connection is not None
+        pid = connection.cursor().execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
         kill_backend(admin_engine, pid)
 
         buy_item(uow, user_id, "cup")
@@ -48,10 +50,13 @@ class TestConnectionLoss:
         dead = sa.create_engine(
             "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 1}
         )
-        metrics.watch_engine(dead, pool_size=0)
         errors_before = connection_errors()
         retries: list[str] = []
-        policy = UnitPolicy(retry_attempts=2, on_retry=retries.append)
+        policy = UnitPolicy(
+            retry_attempts=2,
+            on_retry=retries.append,
+            on_connection_error=metrics.DB_CONNECTION_ERRORS.inc,
+        )
         uow = SqlUnitOfWork(ConnectionScope(dead), policy)
         with pytest.raises(TransientStorageError):
             buy_item(uow, 1, "pen")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from shop.db.statements import Sql
@@ -13,6 +13,14 @@ from tests.factories import create_user, random_username, sql_uow
 SNEAKY_WRITE = Sql(
     "UPDATE users", "UPDATE users SET balance = balance WHERE id = %(id)s", writes=False
 )
+
+
+def backend_pid(scope: ConnectionScope) -> int:
+    connection = scope.get().dbapi_connection
+    assert connection is not None
+    row = connection.cursor().execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def exists(engine: Engine, username: str) -> bool:
@@ -56,9 +64,9 @@ class TestRollback:
 class TestReadOnlyGuard:
     def test_a_write_not_declared_as_one_is_refused_by_postgresql(self, engine: Engine) -> None:
         user_id, _ = create_user(engine)
-        with pytest.raises(sa.exc.DBAPIError) as refused, sql_uow(engine) as uow:
+        with pytest.raises(psycopg.Error) as refused, sql_uow(engine) as uow:
             uow.users._db.run(SNEAKY_WRITE, {"id": user_id})
-        assert getattr(refused.value.orig, "sqlstate", None) == "25006"
+        assert refused.value.sqlstate == "25006"  # read_only_sql_transaction
 
 
 class TestConnections:
@@ -67,15 +75,15 @@ class TestConnections:
         pids = set()
         for _ in range(3):
             with SqlUnitOfWork(scope):
-                pids.add(scope.get().exec_driver_sql("SELECT pg_backend_pid()").scalar())
+                pids.add(backend_pid(scope))
         scope.release()
         assert len(pids) == 1
 
     def test_a_failed_unit_gives_its_connection_up(self, engine: Engine) -> None:
         scope = ConnectionScope(engine)
         with pytest.raises(ZeroDivisionError), SqlUnitOfWork(scope):
-            before = scope.get().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            before = backend_pid(scope)
             _ = 1 / 0
-        after = scope.get().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        after = backend_pid(scope)
         scope.release()
         assert before != after
