@@ -19,12 +19,32 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from shop.domain.errors import LoginThrottled, ShopError
+
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+def _cached_pid() -> int:
+    return _pid
+
+
+# In multiprocess mode every update of a value asks for the pid, to notice a fork; the
+# getpid system call was most of a counter increment's cost, ten times per request. The
+# pid is cached instead and refreshed in every child right after a fork.
+os.register_at_fork(after_in_child=_forked)
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    values.ValueClass = values.MultiProcessValue(process_identifier=_cached_pid)  # type: ignore[no-untyped-call]
 
 # An exact 0.05 s edge, so the latency SLI (share of requests under 50 ms) is a plain bucket.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)

@@ -170,6 +170,9 @@ def _cursor_of(conn: PoolProxiedConnection) -> Cursor[Any]:
 class NoAnswer(Exception):
     """The database did not answer a statement within the request's budget."""
 
+    def __init__(self) -> None:
+        super().__init__("the database did not answer within the request's time budget")
+
 
 def client_limit(seconds: float | None) -> AbstractContextManager[object]:
     """Bound the wait for the server's answer under gevent, where a timer can interrupt it.
@@ -182,9 +185,8 @@ def client_limit(seconds: float | None) -> AbstractContextManager[object]:
         return nullcontext()
     from gevent import Timeout
 
-    timer: AbstractContextManager[object] = Timeout(
-        seconds, NoAnswer(f"no answer in {seconds:.3f} s")
-    )
+    # The class, not an instance: gevent makes one only if the timer fires.
+    timer: AbstractContextManager[object] = Timeout(seconds, NoAnswer)
     return timer
 
 
