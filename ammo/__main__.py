@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ammo import commands, tools
+from ammo import commands, faults, tools
 from ammo.bench import DATA_DIR
 from ammo.k6run import SCRIPTS
 from ammo.ratio import cmd_ratio
@@ -104,11 +104,16 @@ def parser() -> argparse.ArgumentParser:
     history.add_argument("--peers", type=int, default=1_000)
     history.add_argument("--rate", type=float, default=200)
     history.add_argument("--source", default=".", help="a checkout of the service to measure")
-    for command in (run, step, cap, ratio, history):
+    hot = sub.add_parser("hot-row", help="others' latency while one user's row is locked")
+    hot.add_argument("--rate", type=float, default=300)
+    brute = sub.add_parser("brute-force", help="password guesses checked per second")
+    for command in (run, step, cap, ratio, history, hot, brute):
         common(command)
-        load(command, users=1_000 if command in (ratio, history) else 100_000)
+        load(command, users=1_000 if command in (ratio, history, hot) else 100_000)
     ratio.set_defaults(duration=30, warmup=10)
     history.set_defaults(duration=30)
+    hot.set_defaults(duration=20, warmup=5)
+    brute.set_defaults(duration=10)
 
     pgbench = sub.add_parser("pgbench", help="the service's SQL straight into PostgreSQL")
     pgbench.add_argument("--users", type=int, default=100_000)
@@ -135,6 +140,8 @@ def parser() -> argparse.ArgumentParser:
         "ratio": cmd_ratio,
         "seed": commands.cmd_seed,
         "history": tools.cmd_history,
+        "hot-row": faults.cmd_hot_row,
+        "brute-force": faults.cmd_brute_force,
         "pgbench": tools.cmd_pgbench,
         "tank-ammo": tools.cmd_tank_ammo,
         "report": tools.cmd_report,

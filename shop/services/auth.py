@@ -34,7 +34,9 @@ def authenticate(
     """Log in with these credentials, creating the user if the name is new.
 
     An attempt locked out by earlier failures (domain/logins.py) is refused before any
-    hashing; a wrong password counts against its account, its address and the pair.
+    hashing; a wrong password counts against its account, its address and the pair. A few
+    attempts per account run at once per worker (the hot-row slots); the rest wait their
+    turn, so a burst of guesses meets the failures recorded before it, not an empty count.
     Hashing runs outside any transaction, and with the request's pooled connection given
     back: a login storm must not hold every connection while it waits for the CPU.
     Concurrent first logins race on the unique username: the loser re-reads
@@ -43,15 +45,16 @@ def authenticate(
     username = rules.normalize_username(username)
     rules.check_password(password)
     attempt = LoginAttempt(username, address or UNKNOWN_ADDRESS)
-    throttle = with_retries(uow, lambda: _throttle(uow, attempt))
-    if throttle.scope is not None:
-        raise LoginThrottled(throttle.scope, throttle.retry_after)
-    try:
-        login = _check(uow, hasher, attempt, password)
-    except InvalidCredentials:
-        _write(uow, lambda: uow.logins.failed(attempt))
-        raise
-    _write(uow, lambda: uow.logins.succeeded(attempt, login.user_id))
+    with uow.exclusive(f"login:{username}"):
+        throttle = with_retries(uow, lambda: _throttle(uow, attempt))
+        if throttle.scope is not None:
+            raise LoginThrottled(throttle.scope, throttle.retry_after)
+        try:
+            login = _check(uow, hasher, attempt, password)
+        except InvalidCredentials:
+            _write(uow, lambda: uow.logins.failed(attempt))
+            raise
+        _write(uow, lambda: uow.logins.succeeded(attempt, login.user_id))
     return login
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from shop.db.hot_rows import HotRows, HotRowTimeout
+from shop.db.hot_rows import FairSlots, HotRows, HotRowTimeout
 
 
 def soon(seconds: float) -> float:
@@ -78,3 +78,45 @@ class TestHotRows:
         with rows.hold(["user:1"], soon(0)), rows.hold(["user:2"], soon(0)):
             pass
         assert len(rows) == 0
+
+
+class TestFairness:
+    def test_waiters_get_slots_in_arrival_order(self) -> None:
+        rows = HotRows(per_key=1)
+        order: list[int] = []
+
+        def wait_in_line(n: int) -> None:
+            with rows.hold(["user:1"], soon(5)):
+                order.append(n)
+
+        with rows.hold(["user:1"], None):
+            threads = []
+            for n in range(5):
+                thread = threading.Thread(target=wait_in_line, args=(n,))
+                thread.start()
+                time.sleep(0.05)  # it reaches the queue before the next one starts
+                threads.append(thread)
+        for thread in threads:
+            thread.join(5)
+        assert order == [0, 1, 2, 3, 4]
+
+    def test_a_released_slot_goes_to_the_waiter_not_to_a_newcomer(self) -> None:
+        slots = FairSlots(1)
+        assert slots.acquire(0)
+        holding, done = threading.Event(), threading.Event()
+
+        def waiter() -> None:
+            if slots.acquire(5):
+                holding.set()
+                done.wait(5)
+                slots.release()
+
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        time.sleep(0.05)  # the waiter is queued
+        slots.release()
+        assert not slots.acquire(0)  # handed over already, even before the waiter runs
+        assert holding.wait(5)
+        done.set()
+        thread.join(5)
+        assert slots.acquire(0)
