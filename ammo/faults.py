@@ -126,9 +126,10 @@ def print_hot_row(record: dict[str, Any]) -> None:
     print("| run | requests | p50 ms | p99 ms | max ms | failed | dropped |")
     print("|---|---|---|---|---|---|---|")
     for name, result in record["unrelated"].items():
+        latency = result["latency_ms"]
         print(
-            f"| unrelated users, row {name} | {result['requests']} | {result['p50_ms']:.1f} | "
-            f"{result['p99_ms']:.1f} | {result['max_ms']:.1f} | {result['failed']} | "
+            f"| unrelated users, row {name} | {result['requests']} | {latency['p50']:.1f} | "
+            f"{latency['p99']:.1f} | {latency['max']:.1f} | {result['failed']} | "
             f"{result['dropped']} |"
         )
     hot = record["hot"]
