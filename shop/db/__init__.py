@@ -1,7 +1,8 @@
-"""Data layer: engine and pool, repositories (all SQL lives here), unit of work, migrations.
+"""Data layer: engine and pool, statements and transactions, repositories (all SQL lives
+here), unit of work, migrations, and the embedded PostgreSQL.
 
-Repositories send their SQL as written, with psycopg's ``%(name)s`` placeholders, through
-``Connection.exec_driver_sql``: SQLAlchemy keeps the pool, events, error wrapping and
-reconnects, without compiling a ``text()`` construct per call (measured: 148 -> 105 us for
-the wallet query; psycopg still prepares each statement after its fifth use).
+Repositories send their SQL as written, with psycopg's ``%(name)s`` placeholders, on a
+psycopg cursor (statements.py); SQLAlchemy keeps the pool and runs migrations. psycopg
+prepares each statement after its fifth use (``prepare_threshold``), except behind
+PgBouncer. What each choice cost or saved is in ammo/RESULTS.md.
 """
