@@ -73,11 +73,13 @@ class Statements:
         conn: PoolProxiedConnection,
         on_end: TransactionHook | None = None,
         on_lost: Callable[[], None] | None = None,
+        on_broken: Callable[[BaseException], None] | None = None,
     ) -> None:
         self._conn = conn
         self._cursor = _cursor_of(conn)
         self._on_end = on_end
         self._on_lost = on_lost
+        self._on_broken = on_broken
         self._in_transaction = False
         self._started: float | None = None
 
@@ -137,9 +139,13 @@ class Statements:
             with client_limit(deadlines.remaining()):
                 # BEGIN/COMMIT/ROLLBACK carry no parameters: never worth preparing.
                 return self._cursor.execute(text, params, prepare=None if params else False)
-        except psycopg.Error:
+        except psycopg.Error as error:
             if self._conn.dbapi_connection is None or self._conn.dbapi_connection.broken:
                 self._lost()
+                # The server went away (restart, crash): its other pooled connections are
+                # as dead as this one, and a retry must not pick them up one by one.
+                if self._on_broken is not None:
+                    self._on_broken(error)
             raise
         except BaseException as error:
             # Interrupted mid-statement (out of time, a killed greenlet): the protocol state

@@ -66,6 +66,12 @@ class ConnectionScope:
             except Exception:  # a dead connection: drop it rather than fail the response
                 conn.invalidate()
 
+    def invalidate_all(self, error: BaseException) -> None:
+        """Mark every connection of the pool made before now as dead, as SQLAlchemy's own
+        Connection does on a disconnect: each is reopened at its next checkout."""
+        if self._conn is not None:
+            self._engine.pool._invalidate(self._conn, error)
+
     def discard(self) -> None:
         """Drop a connection whose state is unknown (never back to the pool as it is)."""
         if self._conn is not None:
@@ -116,7 +122,12 @@ class SqlUnitOfWork:
                 self._policy.on_connection_error()
             _raise_transient(error, unnamed="connection_failure")
             raise
-        statements = Statements(conn, self._policy.on_transaction, self._policy.on_connection_error)
+        statements = Statements(
+            conn,
+            self._policy.on_transaction,
+            self._policy.on_connection_error,
+            self._connections.invalidate_all,
+        )
         self._statements = statements
         self.users = SqlUserRepository(statements)
         self.purchases = SqlPurchaseRepository(statements)
