@@ -1,15 +1,23 @@
 """OpenTelemetry tracing: OTLP/HTTP export when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set.
 
 Without an endpoint nothing is installed: the API's no-op tracer makes every span free.
+With one, every span is recorded and ``observability.sampling`` decides per request, when
+it ends, whether its whole trace is exported (slow, failed, sampled by the caller, or in
+the sampled share); ``observability.export`` sends kept spans from an OS thread.
 Call once per worker, after gevent has patched it (never in the gunicorn master).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import socket
 from collections.abc import Mapping
 
 from opentelemetry import trace
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+
+from observability.service import service_name, service_version
 
 _configured = False
 _tracer: trace.Tracer | None = None
@@ -23,8 +31,26 @@ def tracing_enabled(env: Mapping[str, str] | None = None) -> bool:
     )
 
 
+def build_resource(env: Mapping[str, str] | None = None) -> Resource:
+    """Describe this worker: service, version, pid, host, deployment environment.
+
+    ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` override these defaults, as
+    OpenTelemetry's own variables do everywhere.
+    """
+    env = os.environ if env is None else env
+    defaults: dict[str, str | int] = {
+        "service.name": service_name(env),
+        "service.version": service_version(),
+        "process.pid": os.getpid(),
+        "host.name": socket.gethostname(),
+    }
+    if env.get("DEPLOYMENT_ENVIRONMENT"):
+        defaults["deployment.environment.name"] = env["DEPLOYMENT_ENVIRONMENT"]
+    return Resource.create(defaults).merge(OTELResourceDetector().detect())
+
+
 def configure_tracing() -> bool:
-    """Install the SDK, the OTLP exporter and psycopg spans; return whether tracing is on."""
+    """Install the tail-sampling tracer, its exporter and psycopg spans; return whether on."""
     global _configured
     if _configured:
         return True
@@ -32,14 +58,17 @@ def configure_tracing() -> bool:
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    name = os.environ.get("OTEL_SERVICE_NAME", "shop")
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    from observability.export import ThreadedBatchExporter
+    from observability.sampling import TailSampler, TracePolicy, count_export_drops
+    from observability.spans import TracerProvider
+
+    exporter = ThreadedBatchExporter(
+        OTLPSpanExporter(), build_resource(), on_drop=count_export_drops
+    )
+    provider = TracerProvider(TailSampler(exporter, TracePolicy.from_env(os.environ)))
     trace.set_tracer_provider(provider)
+    atexit.register(exporter.shutdown)
     # Wraps psycopg.connect, so every connection the pool opens from now on is traced.
     PsycopgInstrumentor().instrument(tracer_provider=provider)
     _configured = True
