@@ -15,6 +15,7 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from observability import metrics
+from observability.spans import exception_type
 from observability.tracing import tracer
 
 # Operational endpoints stay out of RED metrics and traces.
@@ -116,8 +117,7 @@ def record_exception(error: BaseException) -> None:
     span = g.get("obs_span") if has_request_context() else None
     if span is None:
         return
-    kind = type(error)
-    g.obs_error_type = f"{kind.__module__}.{kind.__qualname__}"
+    g.obs_error_type = exception_type(error)
     span.record_exception(error)
     span.set_attribute("error.type", g.obs_error_type)
 

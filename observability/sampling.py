@@ -92,13 +92,21 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 class _LocalTrace:
-    __slots__ = ("spans", "open_roots", "reason", "started")
+    __slots__ = ("spans", "root", "open_roots", "reason", "started", "dropped")
 
-    def __init__(self, started: float) -> None:
+    def __init__(self, root: RecordedSpan, started: float) -> None:
         self.spans: list[RecordedSpan] = []
+        self.root = root
         self.open_roots = 0
         self.reason: str | None = None
         self.started = started
+        self.dropped = 0
+
+    def drop(self, reason: str) -> None:
+        """Count a child dropped by a limit, on the root too: Tempo then shows a gap."""
+        _DROPPED[reason].inc()
+        self.dropped += 1
+        self.root.set_attribute("shop.trace.dropped_spans", self.dropped)
 
 
 class TailSampler:
@@ -137,7 +145,7 @@ class TailSampler:
             if local is None:
                 if self._buffered >= self._max_spans and not self._evict_stale():
                     return  # full: this trace's spans are dropped as they end
-                local = self._traces[trace_id] = _LocalTrace(self._clock())
+                local = self._traces[trace_id] = _LocalTrace(span, self._clock())
             local.open_roots += 1
 
     def on_end(self, span: RecordedSpan) -> None:
@@ -163,9 +171,9 @@ class TailSampler:
         parent = span.parent
         if parent is not None and not parent.is_remote:
             if len(local.spans) >= self._max_per_trace:
-                _DROPPED["trace_limit"].inc()
+                local.drop("trace_limit")
             elif self._buffered >= self._max_spans:
-                _DROPPED["buffer_full"].inc()
+                local.drop("buffer_full")
             else:
                 local.spans.append(span)
                 self._buffered += 1

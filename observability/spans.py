@@ -37,6 +37,13 @@ UNSET = Status(StatusCode.UNSET)
 RECORDED = TraceFlags(TraceFlags.SAMPLED)
 
 
+def exception_type(error: BaseException) -> str:
+    """Name an exception's type as the SDK does: ``module.Qualname``, builtins bare."""
+    kind = type(error)
+    module = kind.__module__
+    return f"{module}.{kind.__qualname__}" if module and module != "builtins" else kind.__qualname__
+
+
 class SpanSink(Protocol):
     """Receives spans as they start and end (``observability.sampling.TailSampler``)."""
 
@@ -85,7 +92,7 @@ class RecordedSpan(trace.Span):
         self.events: list[Event] = []
         self.links: list[Link] = list(links[:MAX_LINKS]) if links else []
         self.status = UNSET
-        self.start_time = start_time or time.time_ns()
+        self.start_time = time.time_ns() if start_time is None else start_time
         self.end_time: int | None = None
         self.scope = scope
         self._sink = sink
@@ -112,7 +119,9 @@ class RecordedSpan(trace.Span):
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
     ) -> None:
         if self.end_time is None and len(self.events) < MAX_EVENTS:
-            self.events.append(Event(name, attributes, timestamp or time.time_ns()))
+            self.events.append(
+                Event(name, attributes, time.time_ns() if timestamp is None else timestamp)
+            )
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if self.end_time is None and len(self.links) < MAX_LINKS and context.is_valid:
@@ -137,9 +146,8 @@ class RecordedSpan(trace.Span):
         timestamp: int | None = None,
         escaped: bool = False,
     ) -> None:
-        kind = type(exception)
         details: dict[str, types.AnyValue] = {
-            "exception.type": f"{kind.__module__}.{kind.__qualname__}",
+            "exception.type": exception_type(exception),
             "exception.message": str(exception),
             "exception.stacktrace": "".join(traceback.format_exception(exception)),
             "exception.escaped": str(escaped),
@@ -149,7 +157,7 @@ class RecordedSpan(trace.Span):
 
     def end(self, end_time: int | None = None) -> None:
         if self.end_time is None:
-            self.end_time = end_time or time.time_ns()
+            self.end_time = time.time_ns() if end_time is None else end_time
             self._sink.on_end(self)
 
     def __exit__(

@@ -31,13 +31,13 @@ def tracing_enabled(env: Mapping[str, str] | None = None) -> bool:
     )
 
 
-def build_resource(env: Mapping[str, str] | None = None) -> Resource:
+def build_resource() -> Resource:
     """Describe this worker: service, version, pid, host, deployment environment.
 
     ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` override these defaults, as
     OpenTelemetry's own variables do everywhere.
     """
-    env = os.environ if env is None else env
+    env = os.environ
     defaults: dict[str, str | int] = {
         "service.name": service_name(env),
         "service.version": service_version(),
