@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -53,24 +52,14 @@ def _start_span() -> None:
     environ = request.environ
     method = method_of()
     rule = request.url_rule
-    attributes: dict[str, str | int] = {
-        "http.request.method": method,
-        "url.path": request.path,
-        "url.scheme": environ.get("wsgi.url_scheme", "http"),
-        "network.protocol.version": environ.get("SERVER_PROTOCOL", "")[5:],
-    }
-    attributes.update(_optional_attributes(environ))
-    if rule is not None:
-        attributes["http.route"] = rule.rule
+    route = rule.rule if rule is not None else None
+    attributes = server_attributes(environ, method, request.path, route)
     if method == "_OTHER":
         attributes["http.request.method_original"] = request.method
     # Parsing headers costs more than the rest of the span: only when a caller sent some.
     parent = propagate.extract(request.headers) if _has_propagation(environ) else None
     span = tracer().start_span(
-        span_name(method, rule.rule if rule is not None else None),
-        context=parent,
-        kind=SpanKind.SERVER,
-        attributes=attributes,
+        span_name(method, route), context=parent, kind=SpanKind.SERVER, attributes=attributes
     )
     g.obs_span = span
     g.obs_token = context.attach(trace.set_span_in_context(span))
@@ -83,19 +72,32 @@ def span_name(method: str, route: str | None) -> str:
     return f"{method} {route}" if route else method
 
 
-def _optional_attributes(environ: dict[str, Any]) -> Iterator[tuple[str, str | int]]:
+def server_attributes(
+    environ: dict[str, Any], method: str, path: str, route: str | None
+) -> dict[str, str | int]:
+    """Return the stable HTTP server attributes known when a request starts."""
+    attributes: dict[str, str | int] = {
+        "http.request.method": method,
+        "url.path": path,
+        "url.scheme": environ.get("wsgi.url_scheme", "http"),
+        "network.protocol.version": environ.get("SERVER_PROTOCOL", "")[5:],
+    }
+    if route:
+        attributes["http.route"] = route
     if agent := environ.get("HTTP_USER_AGENT"):
-        yield "user_agent.original", agent
+        attributes["user_agent.original"] = agent
     if client := environ.get("REMOTE_ADDR"):
-        yield "client.address", client
+        attributes["client.address"] = client
     if query := environ.get("QUERY_STRING"):
-        yield "url.query", query
-    host, _, port = environ.get("HTTP_HOST", "").rpartition(":")
-    if port.isdigit() and host:
-        yield "server.address", host.strip("[]")
-        yield "server.port", int(port)
-    elif environ.get("HTTP_HOST"):
-        yield "server.address", environ["HTTP_HOST"]
+        attributes["url.query"] = query
+    if host := environ.get("HTTP_HOST"):
+        name, _, port = host.rpartition(":")
+        if name and port.isdigit():
+            attributes["server.address"] = name.strip("[]")
+            attributes["server.port"] = int(port)
+        else:
+            attributes["server.address"] = host
+    return attributes
 
 
 @cache

@@ -36,17 +36,17 @@ TRACE_ID_LOW_BITS = (1 << 64) - 1
 DEFAULT_SLOW_MS = 50.0
 DEFAULT_SAMPLE_RATIO = 0.01
 
-TRACES = Counter(
-    "shop_traces",
-    "Local traces by tail-sampling decision (kept: error, slow, parent, sampled).",
-    ["decision"],
+TRACES_KEPT = Counter(
+    "shop_traces_kept",
+    "Local traces exported, by the first reason that kept them: error, slow, parent, sampled.",
+    ["reason"],
 )
 SPANS_DROPPED = Counter(
     "shop_trace_spans_dropped",
     "Spans of kept or undecided traces dropped by a memory bound, by reason.",
     ["reason"],
 )
-_DECISIONS = {d: TRACES.labels(d) for d in ("error", "slow", "parent", "sampled", "dropped")}
+_KEPT = {reason: TRACES_KEPT.labels(reason) for reason in ("error", "slow", "parent", "sampled")}
 _DROPPED = {
     r: SPANS_DROPPED.labels(r)
     for r in ("untracked", "trace_limit", "buffer_full", "stale", "export_queue_full")
@@ -134,7 +134,10 @@ class TailSampler:
         self._clock = clock
         self._lock = _allocate_lock()
         self._traces: dict[int, _LocalTrace] = {}
-        self._decided: dict[int, bool] = {}  # recent decisions, for spans that end late
+        # Recent traces kept (True) or never admitted (False), for spans that end late;
+        # two generations of up to ``remembered`` each. A trace in neither was dropped.
+        self._recent: dict[int, bool] = {}
+        self._older: dict[int, bool] = {}
         self._buffered = 0
 
     def on_start(self, span: RecordedSpan) -> None:
@@ -144,7 +147,8 @@ class TailSampler:
             local = self._traces.get(trace_id)
             if local is None:
                 if self._buffered >= self._max_spans and not self._evict_stale():
-                    return  # full: this trace's spans are dropped as they end
+                    self._remember(trace_id, False)  # full: its spans are dropped as they end
+                    return
                 local = self._traces[trace_id] = _LocalTrace(span, self._clock())
             local.open_roots += 1
 
@@ -162,10 +166,15 @@ class TailSampler:
 
     def _late(self, trace_id: int, span: RecordedSpan) -> list[RecordedSpan]:
         """Follow the trace's decision for a span that ends after its root."""
-        keep = self._decided.get(trace_id)
-        if keep is None:
+        keep = self._recent.get(trace_id, self._older.get(trace_id))
+        if keep is False:
             _DROPPED["untracked"].inc()  # the buffer was full when the trace began
         return [span] if keep else []
+
+    def _remember(self, trace_id: int, keep: bool) -> None:
+        self._recent[trace_id] = keep
+        if len(self._recent) >= self._remembered:
+            self._older, self._recent = self._recent, {}
 
     def _add(self, trace_id: int, local: _LocalTrace, span: RecordedSpan) -> list[RecordedSpan]:
         parent = span.parent
@@ -199,23 +208,25 @@ class TailSampler:
         return None
 
     def _decide(self, trace_id: int, local: _LocalTrace) -> list[RecordedSpan]:
-        """Forget the trace, remember the decision; return the spans to export."""
+        """Forget the trace (remember it if kept); return the spans to export."""
         del self._traces[trace_id]
         self._buffered -= len(local.spans)
-        keep = local.reason is not None
-        self._decided[trace_id] = keep
-        if len(self._decided) > self._remembered:
-            del self._decided[next(iter(self._decided))]
-        _DECISIONS[local.reason or "dropped"].inc()
-        return local.spans if keep else []
+        if local.reason is None:
+            return []  # the common case: nothing to count, nothing to remember
+        self._remember(trace_id, True)
+        _KEPT[local.reason].inc()
+        return local.spans
 
     def _evict_stale(self) -> bool:
         """Drop traces whose root never ended (a leaked span); return whether room was made."""
         deadline = self._clock() - self._max_age_s
-        for trace_id, local in list(self._traces.items()):
+        stale = []
+        for trace_id, local in self._traces.items():  # oldest first
             if local.started > deadline:
-                break  # oldest first: the rest are younger
-            del self._traces[trace_id]
+                break
+            stale.append(trace_id)
+        for trace_id in stale:
+            local = self._traces.pop(trace_id)
             self._buffered -= len(local.spans)
             _DROPPED["stale"].inc(len(local.spans))
         return self._buffered < self._max_spans

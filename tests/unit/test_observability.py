@@ -254,3 +254,17 @@ class TestServerSpans:
 
     def test_record_exception_outside_a_request_does_nothing(self) -> None:
         http.record_exception(RuntimeError("no request"))
+
+
+class TestServerAddress:
+    @pytest.mark.parametrize(
+        ("host", "expected"),
+        [
+            ("shop.example", {"server.address": "shop.example"}),
+            ("shop.example:8080", {"server.address": "shop.example", "server.port": 8080}),
+            ("[::1]:8080", {"server.address": "::1", "server.port": 8080}),
+        ],
+    )
+    def test_comes_from_the_host_header(self, host: str, expected: dict[str, object]) -> None:
+        attributes = http.server_attributes({"HTTP_HOST": host}, "GET", "/", None)
+        assert {k: v for k, v in attributes.items() if k.startswith("server.")} == expected

@@ -76,8 +76,8 @@ def request(
     return root
 
 
-def decisions(decision: str) -> float:
-    return REGISTRY.get_sample_value("shop_traces_total", {"decision": decision}) or 0.0
+def kept(reason: str) -> float:
+    return REGISTRY.get_sample_value("shop_traces_kept_total", {"reason": reason}) or 0.0
 
 
 def dropped(reason: str) -> float:
@@ -113,21 +113,21 @@ class TestTailSampler:
 
     def test_a_fast_successful_request_is_dropped_whole(self) -> None:
         sink = FakeSink()
-        before = decisions("dropped")
+        before = sum(kept(reason) for reason in ("error", "slow", "parent", "sampled"))
         request(tracer_for(self.sampler(sink)), duration_ms=49)
         assert sink.batches == []
-        assert decisions("dropped") == before + 1
+        assert sum(kept(reason) for reason in ("error", "slow", "parent", "sampled")) == before
 
     def test_a_slow_request_is_kept_with_every_child_in_one_batch(self) -> None:
         sink = FakeSink()
-        before = decisions("slow")
+        before = kept("slow")
         root = request(tracer_for(self.sampler(sink)), duration_ms=51)
         (batch,) = sink.batches
         assert sorted(s.name for s in batch) == sorted(
             ["GET /api/info", "unit_of_work", "SELECT users", "password.verify"]
         )
         assert {s.context.trace_id for s in batch} == {root.context.trace_id}
-        assert decisions("slow") == before + 1
+        assert kept("slow") == before + 1
 
     def test_exactly_the_threshold_is_not_slow_like_the_sli_bucket(self) -> None:
         sink = FakeSink()
@@ -136,10 +136,10 @@ class TestTailSampler:
 
     def test_a_failed_request_is_kept_whole(self) -> None:
         sink = FakeSink()
-        before = decisions("error")
+        before = kept("error")
         request(tracer_for(self.sampler(sink)), duration_ms=2, status=StatusCode.ERROR)
         assert len(sink.names) == 4
-        assert decisions("error") == before + 1
+        assert kept("error") == before + 1
 
     def test_a_trace_the_caller_sampled_is_kept(self) -> None:
         sink = FakeSink()
