@@ -83,6 +83,8 @@ class Variant:
     cpu_per_request: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
     lags: list[float] = field(default_factory=list)
+    late_5: list[int] = field(default_factory=list)
+    late_10: list[int] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -185,15 +187,18 @@ def wrk(url: str, token: str, seconds: int, connections: int) -> int:
     return int(match.group(1))
 
 
-def max_lag(variant: Variant, since: float, until: float) -> float:
+def loop_lag(variant: Variant, since: float, until: float) -> tuple[float, int, int]:
+    """Return the worst wake-up delay (ms) and the counts over 5 and 10 ms in a window."""
+    worst, over_5, over_10 = 0.0, 0, 0
     if variant.lag_file is None:
-        return 0.0
-    worst = 0.0
+        return worst, over_5, over_10
     for line in variant.lag_file.read_text().splitlines():
         entry = json.loads(line)
-        if since <= entry["t"] <= until + 1.5:
+        if since < entry["t"] <= until + 1:
             worst = max(worst, entry["max_ms"])
-    return worst
+            over_5 += entry["over_5"]
+            over_10 += entry["over_10"]
+    return worst, over_5, over_10
 
 
 def run_once(variant: Variant, token: str, seconds: int, connections: int) -> None:
@@ -208,20 +213,34 @@ def run_once(variant: Variant, token: str, seconds: int, connections: int) -> No
     )
     if variant.lag_file is not None:
         time.sleep(1.5)  # the probe writes once a second
-        variant.lags.append(max_lag(variant, started, ended))
-        line += f"  longest loop block {variant.lags[-1]:6.1f} ms"
+        worst, over_5, over_10 = loop_lag(variant, started, ended)
+        variant.lags.append(worst)
+        variant.late_5.append(over_5)
+        variant.late_10.append(over_10)
+        line += f"  probe late: max {worst:6.1f} ms, >5 ms {over_5:4d}x, >10 ms {over_10:4d}x"
     print(line, flush=True)
 
 
 def summary(variants: list[Variant]) -> None:
-    base = statistics.median(variants[0].cpu_per_request)
-    print("\nvariant        median us/req  (min-max)      ratio   req/s   longest block ms")
+    """Print medians, and each variant's ratio to the first one run by run (paired)."""
+    first = variants[0].cpu_per_request
+    print(
+        "\nvariant        median us/req  (min-max)   paired ratio (min-max)   req/s"
+        "   probe late (medians)"
+    )
     for v in variants:
         median = statistics.median(v.cpu_per_request)
         spread = f"({min(v.cpu_per_request):.0f}-{max(v.cpu_per_request):.0f})"
-        lag = f"{statistics.median(v.lags):.1f} (max {max(v.lags):.1f})" if v.lags else "-"
+        ratios = [mine / theirs for mine, theirs in zip(v.cpu_per_request, first, strict=True)]
+        paired = f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+        lag = "-"
+        if v.lags:
+            lag = (
+                f"max {statistics.median(v.lags):.1f} ms, >5 ms {statistics.median(v.late_5):.0f}x,"
+                f" >10 ms {statistics.median(v.late_10):.0f}x"
+            )
         print(
-            f"{v.label:>12}  {median:10.0f}  {spread:>14}  {median / base:6.2f}x"
+            f"{v.label:>12}  {median:10.0f}  {spread:>11}   {paired:>22}"
             f"  {statistics.median(v.rates):6.0f}   {lag}"
         )
 
