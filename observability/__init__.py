@@ -20,7 +20,7 @@ def init_observability(app: Flask, settings: Settings, engine: Engine) -> None:
     from observability import http, logs, metrics, process, profiling, tracing
 
     logs.configure_logging(settings.log_format, settings.log_level)
-    traced = tracing.configure_tracing()
+    traced = tracing.configure_tracing(settings)
     metrics.watch_engine(engine, settings.db_pool_size)
     app.register_blueprint(metrics.bp)
     profiling.init_app(app, settings.debug_token)

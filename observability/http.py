@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from functools import cache
+from typing import Any
 
 import structlog
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from observability import metrics
+from observability.spans import exception_type
 from observability.tracing import tracer
 
 # Operational endpoints stay out of RED metrics and traces.
@@ -46,22 +49,79 @@ def _start() -> None:
 
 
 def _start_span() -> None:
-    route = route_of()
+    environ = request.environ
+    method = method_of()
+    rule = request.url_rule
+    route = rule.rule if rule is not None else None
+    attributes = server_attributes(environ, method, request.path, route)
+    if method == "_OTHER":
+        attributes["http.request.method_original"] = request.method
+    # Parsing headers costs more than the rest of the span: only when a caller sent some.
+    parent = propagate.extract(request.headers) if _has_propagation(environ) else None
     span = tracer().start_span(
-        f"{method_of()} {route}",
-        context=propagate.extract(request.headers),
-        kind=SpanKind.SERVER,
-        attributes={
-            "http.request.method": method_of(),
-            "http.route": route,
-            "url.path": request.path,
-            "url.scheme": request.scheme,
-            "network.protocol.version": request.environ.get("SERVER_PROTOCOL", "")[5:],
-            "user_agent.original": request.user_agent.string,
-        },
+        span_name(method, route), context=parent, kind=SpanKind.SERVER, attributes=attributes
     )
     g.obs_span = span
     g.obs_token = context.attach(trace.set_span_in_context(span))
+
+
+def span_name(method: str, route: str | None) -> str:
+    """Name a server span as the HTTP conventions do: ``GET /api/buy/<item>``."""
+    if method == "_OTHER":
+        method = "HTTP"
+    return f"{method} {route}" if route else method
+
+
+def server_attributes(
+    environ: dict[str, Any], method: str, path: str, route: str | None
+) -> dict[str, str | int]:
+    """Return the stable HTTP server attributes known when a request starts."""
+    attributes: dict[str, str | int] = {
+        "http.request.method": method,
+        "url.path": path,
+        "url.scheme": environ.get("wsgi.url_scheme", "http"),
+        "network.protocol.version": environ.get("SERVER_PROTOCOL", "")[5:],
+    }
+    if route:
+        attributes["http.route"] = route
+    if agent := environ.get("HTTP_USER_AGENT"):
+        attributes["user_agent.original"] = agent
+    if client := environ.get("REMOTE_ADDR"):
+        attributes["client.address"] = client
+    if query := environ.get("QUERY_STRING"):
+        attributes["url.query"] = query
+    if host := environ.get("HTTP_HOST"):
+        name, _, port = host.rpartition(":")
+        if name and port.isdigit():
+            attributes["server.address"] = name.strip("[]")
+            attributes["server.port"] = int(port)
+        else:
+            attributes["server.address"] = host
+    return attributes
+
+
+@cache
+def _propagation_keys() -> tuple[str, ...]:
+    fields = propagate.get_global_textmap().fields
+    return tuple("HTTP_" + field.upper().replace("-", "_") for field in fields)
+
+
+def _has_propagation(environ: dict[str, Any]) -> bool:
+    return any(key in environ for key in _propagation_keys())
+
+
+def record_exception(error: BaseException) -> None:
+    """Record ``error`` on this request's server span: an exception event and ``error.type``.
+
+    For the error handlers: call it with the exception behind a 5xx answer (the span's
+    status becomes ERROR from the status code). Does nothing outside a traced request.
+    """
+    span = g.get("obs_span") if has_request_context() else None
+    if span is None:
+        return
+    g.obs_error_type = exception_type(error)
+    span.record_exception(error)
+    span.set_attribute("error.type", g.obs_error_type)
 
 
 def _finish(response: Response) -> Response:
@@ -86,17 +146,27 @@ def _finish(response: Response) -> Response:
     if span is not None:
         span.set_attribute("http.response.status_code", status)
         if status >= 500:
-            span.set_status(Status(StatusCode.ERROR))
+            _mark_failed(span, status)
         if span.get_span_context().is_valid:
             response.headers["X-Trace-Id"] = format(span.get_span_context().trace_id, "032x")
     access_log.info("request", **fields)
     return response
 
 
-def _teardown(_: BaseException | None) -> None:
+def _mark_failed(span: trace.Span, status: int) -> None:
+    """Set what the conventions ask of a 5xx: status ERROR and ``error.type``."""
+    error_type = g.get("obs_error_type") or str(status)
+    span.set_attribute("error.type", error_type)
+    span.set_status(Status(StatusCode.ERROR, error_type))
+
+
+def _teardown(error: BaseException | None) -> None:
     if g.get("obs_observed"):
         metrics.HTTP_ACTIVE.dec()
         if g.obs_span is not None:
+            if error is not None:  # escaped every handler
+                record_exception(error)
+                _mark_failed(g.obs_span, 500)
             g.obs_span.end()
             context.detach(g.obs_token)
     structlog.contextvars.clear_contextvars()

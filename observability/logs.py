@@ -1,13 +1,15 @@
 """structlog set-up: one JSON object per line (or console lines), secrets redacted.
 
 Imports only structlog, OpenTelemetry's API and the standard library, so the gunicorn
-master can use it for its own log lines without importing the app.
+master can use it for its own log lines without importing the app. Every line names its
+``service``, ``version`` and ``pid``.
 """
 
 from __future__ import annotations
 
 import logging
 import logging.config
+import os
 import re
 import sys
 from typing import Any
@@ -16,10 +18,14 @@ import structlog
 from opentelemetry import trace
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from observability.service import service_name, service_version
+
 SECRET_KEYS = frozenset({"password", "token", "authorization", "secret", "jwt_secret", "cookie"})
 # A bearer credential or anything shaped like a JWT, wherever it hides in a message.
 SECRET_PATTERN = re.compile(r"(Bearer\s+)\S+|eyJ[\w-]+\.[\w-]+\.[\w-]*", re.IGNORECASE)
 REDACTED = "[redacted]"
+_SERVICE = service_name()
+_VERSION = service_version()
 
 
 def redact_secrets(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
@@ -45,12 +51,21 @@ def add_trace_ids(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     return event
 
 
+def add_service(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """Add ``service``, ``version`` and ``pid``: which worker of which build wrote the line."""
+    event["service"] = _SERVICE
+    event["version"] = _VERSION
+    event["pid"] = os.getpid()
+    return event
+
+
 def shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_service,
         add_trace_ids,
         structlog.processors.format_exc_info,
         redact_secrets,
@@ -102,7 +117,7 @@ def access_logger(log_format: str, level: str) -> Any:
     """Return a logger for the per-request access line that writes straight to stderr.
 
     It skips the stdlib round trip the other loggers take, which halves its cost
-    (measured: 19.6 -> 9.5 us per line); the lines look the same.
+    (ammo/RESULTS.md); the lines look the same.
     """
     return structlog.wrap_logger(
         structlog.WriteLogger(sys.stderr),
@@ -112,6 +127,7 @@ def access_logger(log_format: str, level: str) -> Any:
             structlog.processors.add_log_level,
             _named("shop.access"),
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            add_service,
             add_trace_ids,
             redact_secrets,
             renderer(log_format),

@@ -1,15 +1,27 @@
 """OpenTelemetry tracing: OTLP/HTTP export when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set.
 
 Without an endpoint nothing is installed: the API's no-op tracer makes every span free.
+With one, every span is recorded and ``observability.sampling`` decides per request, when
+it ends, whether its whole trace is exported (slow, failed, sampled by the caller, or in
+the sampled share); ``observability.export`` sends kept spans from an OS thread.
 Call once per worker, after gevent has patched it (never in the gunicorn master).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import socket
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+
+from observability.service import service_name, service_version
+
+if TYPE_CHECKING:
+    from shop.settings import Settings
 
 _configured = False
 _tracer: trace.Tracer | None = None
@@ -23,8 +35,25 @@ def tracing_enabled(env: Mapping[str, str] | None = None) -> bool:
     )
 
 
-def configure_tracing() -> bool:
-    """Install the SDK and the OTLP exporter; return whether tracing is on.
+def build_resource(environment: str = "") -> Resource:
+    """Describe this worker: service, version, pid, host, deployment environment.
+
+    ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME`` override these defaults, as
+    OpenTelemetry's own variables do everywhere.
+    """
+    defaults: dict[str, str | int] = {
+        "service.name": service_name(os.environ),
+        "service.version": service_version(),
+        "process.pid": os.getpid(),
+        "host.name": socket.gethostname(),
+    }
+    if environment:
+        defaults["deployment.environment.name"] = environment
+    return Resource.create(defaults).merge(OTELResourceDetector().detect())
+
+
+def configure_tracing(settings: Settings) -> bool:
+    """Install the tail-sampling tracer and its exporter; return whether tracing is on.
 
     Database spans come from the data layer itself (shop/db/statements.py).
     """
@@ -34,14 +63,22 @@ def configure_tracing() -> bool:
     if not tracing_enabled():
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    name = os.environ.get("OTEL_SERVICE_NAME", "shop")
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    from observability.export import ThreadedBatchExporter
+    from observability.sampling import TailSampler, TracePolicy, count_export_drops
+    from observability.spans import TracerProvider
+
+    exporter = ThreadedBatchExporter(
+        OTLPSpanExporter(),
+        build_resource(settings.deployment_environment),
+        on_drop=count_export_drops,
+    )
+    policy = TracePolicy(
+        slow_ms=settings.trace_slow_threshold_ms, sample_ratio=settings.trace_sample_ratio
+    )
+    provider = TracerProvider(TailSampler(exporter, policy))
     trace.set_tracer_provider(provider)
+    atexit.register(exporter.shutdown)
     _configured = True
     return True
 

@@ -45,6 +45,13 @@ class Settings:
     log_level: str = field(default="INFO", metadata=env("LOG_LEVEL"))
     log_format: str = field(default="console", metadata=env("LOG_FORMAT"))
     debug_token: str | None = field(default=None, repr=False, metadata=env("DEBUG_TOKEN"))
+    trace_slow_threshold_ms: float = field(
+        default=50.0, metadata=env("TRACE_SLOW_THRESHOLD_MS", minimum=0)
+    )
+    trace_sample_ratio: float = field(
+        default=0.01, metadata=env("TRACE_SAMPLE_RATIO", minimum=0, maximum=1)
+    )
+    deployment_environment: str = field(default="", metadata=env("DEPLOYMENT_ENVIRONMENT"))
     max_content_length: int = field(
         default=16 * 1024, metadata=env("MAX_CONTENT_LENGTH", minimum=1)
     )

@@ -22,6 +22,10 @@ class ReceivedSpan:
     kind: int
     attributes: dict[str, Any]
     service_name: str
+    resource: dict[str, Any] = field(default_factory=dict)
+    status_code: int = 0  # 0 unset, 1 ok, 2 error
+    events: tuple[str, ...] = ()
+    duration_ns: int = 0
 
 
 @dataclass
@@ -69,27 +73,31 @@ class OtlpReceiver:
     def add(self, request: ExportTraceServiceRequest) -> None:
         with self.lock:
             for resource_spans in request.resource_spans:
-                resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                resource = _attributes(resource_spans.resource.attributes)
                 for scope_spans in resource_spans.scope_spans:
                     for span in scope_spans.spans:
-                        self.spans.append(_decode(span, resource.get("service.name", "")))
+                        self.spans.append(_decode(span, resource))
 
     def in_trace(self, trace_id: str) -> list[ReceivedSpan]:
         with self.lock:
             return [span for span in self.spans if span.trace_id == trace_id]
 
 
-def _decode(span: Any, service_name: str) -> ReceivedSpan:
-    attributes = {}
-    for attribute in span.attributes:
-        value = attribute.value
-        attributes[attribute.key] = getattr(value, value.WhichOneof("value"))
+def _attributes(pairs: Any) -> dict[str, Any]:
+    return {pair.key: getattr(pair.value, pair.value.WhichOneof("value")) for pair in pairs}
+
+
+def _decode(span: Any, resource: dict[str, Any]) -> ReceivedSpan:
     return ReceivedSpan(
         trace_id=span.trace_id.hex(),
         span_id=span.span_id.hex(),
         parent_span_id=span.parent_span_id.hex(),
         name=span.name,
         kind=span.kind,
-        attributes=attributes,
-        service_name=service_name,
+        attributes=_attributes(span.attributes),
+        service_name=resource.get("service.name", ""),
+        resource=resource,
+        status_code=span.status.code,
+        events=tuple(event.name for event in span.events),
+        duration_ns=span.end_time_unix_nano - span.start_time_unix_nano,
     )

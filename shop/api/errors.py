@@ -8,6 +8,7 @@ import math
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+import observability.http
 from observability import metrics
 from shop.deadlines import DeadlineExceeded
 from shop.domain import errors as domain
@@ -68,11 +69,13 @@ def _http_error(error: HTTPException) -> tuple[Response, int]:
 
 def _unavailable(error: TransientStorageError) -> tuple[Response, int]:
     log.warning("database unavailable: %s", error.reason)
+    observability.http.record_exception(error)
     return _service_unavailable(error.reason)
 
 
 def _deadline(error: DeadlineExceeded) -> tuple[Response, int]:
     log.warning("request deadline exceeded: %s", error)
+    observability.http.record_exception(error)
     return _service_unavailable("deadline")
 
 
@@ -84,6 +87,7 @@ def _service_unavailable(reason: str) -> tuple[Response, int]:
 
 def _unexpected(error: Exception) -> tuple[Response, int]:
     log.exception("unhandled error", exc_info=error)
+    observability.http.record_exception(error)
     return error_response("internal server error", 500)
 
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import DEBUG_TOKEN, Server
+from shop.launcher import GUNICORN
+from tests.e2e.conftest import DEBUG_TOKEN, ROOT, Server, server_env, stop, wait_until_up
 from tests.factories import random_username
+from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
 DEBUG = {"Authorization": f"Bearer {DEBUG_TOKEN}"}
@@ -206,8 +211,10 @@ class TestLogs:
             lambda: line["span_id"] in {s.span_id for s in server.receiver.in_trace(trace_id)}
         )
         assert exported, "the logged span_id is not an exported span"
+        assert line["service"] == "shop-under-test" and line["version"]
         for raw in server.log_lines():
-            json.loads(raw)  # gunicorn's own lines too
+            entry = json.loads(raw)  # gunicorn's own lines too
+            assert isinstance(entry["pid"], int) and entry["service"] and entry["version"], entry
 
     def test_no_password_or_token_reaches_the_log(self, server: Server) -> None:
         password = "hunter2-" + secrets.token_hex(8)
@@ -221,3 +228,183 @@ class TestLogs:
         assert password not in text
         assert token not in text and token.split(".")[2] not in text
         assert DEBUG_TOKEN not in text
+
+
+SERVER_KIND = 2  # SPAN_KIND_SERVER
+STATUS_ERROR = 2
+
+
+@pytest.fixture(scope="module")
+def policy_server(
+    database_url: str, jwt_secret: str, engine: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One worker on the default policy with no sampled share, so every export has a reason.
+
+    One pooled connection, waited for at most 0.3 s (enough for the previous request's
+    teardown to give it back), makes a 5xx on demand; argon2id at 12 passes makes every
+    login slower than the 50 ms threshold.
+    """
+    receiver = OtlpReceiver().start()
+    workdir = tmp_path_factory.mktemp("policy-server")
+    env = server_env(
+        DATABASE_URL=database_url,
+        JWT_SECRET=jwt_secret,
+        LOG_FORMAT="json",
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+        OTEL_SERVICE_NAME="shop-policy-test",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+        DEPLOYMENT_ENVIRONMENT="e2e",
+        TRACE_SAMPLE_RATIO="0",
+        DB_POOL_SIZE="1",
+        DB_POOL_TIMEOUT="0.3",
+        DB_RETRY_ATTEMPTS="1",
+        # Deadlines longer than the test's lock, so only the test ends the wait.
+        DB_LOCK_TIMEOUT="30",
+        DB_STATEMENT_TIMEOUT="30",
+        REQUEST_TIMEOUT="40",
+        PROMETHEUS_MULTIPROC_DIR=str(workdir / "metrics"),
+    )
+    env.update(
+        WEB_CONCURRENCY="1",
+        PASSWORD_HASH_TIME_COST="12",
+        PASSWORD_HASH_MEMORY_KIB=str(19 * 1024),
+    )
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(GUNICORN, env=env, cwd=ROOT, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        wait_until_up(url, process)
+        yield Server(url, process, log_path, receiver)
+    finally:
+        stop(process)
+        receiver.stop()
+
+
+def exported_trace(server: Server, trace_id: str) -> list[ReceivedSpan]:
+    """Wait for a trace's server span to arrive, then return every span of the trace."""
+    eventually(lambda: any(s.kind == SERVER_KIND for s in server.receiver.in_trace(trace_id)))
+    return server.receiver.in_trace(trace_id)
+
+
+def assert_whole(spans: list[ReceivedSpan], root_name: str) -> ReceivedSpan:
+    """Check one server span named ``root_name`` and every other span hanging under it."""
+    by_id = {span.span_id: span for span in spans}
+    (root,) = [span for span in spans if span.kind == SERVER_KIND]
+    assert root.name == root_name
+    for span in spans:
+        while span is not root:
+            assert span.parent_span_id in by_id, f"{span.name} lost its parent"
+            span = by_id[span.parent_span_id]
+    return root
+
+
+def is_db_span(span: ReceivedSpan) -> bool:
+    system = span.attributes.get("db.system.name", span.attributes.get("db.system"))
+    return bool(system == "postgresql")
+
+
+def kept_count(server: Server, reason: str) -> float:
+    return value(samples(server), "shop_traces_kept_total", reason=reason)
+
+
+def log_lines_of(server: Server, trace_id: str) -> list[dict[str, Any]]:
+    lines = (json.loads(line) for line in server.log_lines())
+    return [line for line in lines if line.get("trace_id") == trace_id]
+
+
+class TestTracePolicy:
+    def test_a_slow_login_arrives_whole_with_its_password_hash(self, policy_server: Server) -> None:
+        body = {"username": random_username(), "password": "pw"}
+        reply = fresh("POST", f"{policy_server.url}/api/auth", json=body)
+        assert reply.status_code == 200
+
+        spans = exported_trace(policy_server, reply.headers["X-Trace-Id"])
+        root = assert_whole(spans, "POST /api/auth")
+        assert root.duration_ns > 50_000_000
+        names = {span.name for span in spans}
+        assert {"password.hash", "unit_of_work"} <= names
+        assert any(is_db_span(span) for span in spans), names
+
+    def test_spans_name_the_service_build_worker_and_environment(
+        self, policy_server: Server
+    ) -> None:
+        _, auth = sign_up(policy_server)
+        trace_id = secrets.token_hex(16)
+        headers = {**auth, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+        fresh("GET", f"{policy_server.url}/api/info", headers=headers)
+        root = assert_whole(exported_trace(policy_server, trace_id), "GET /api/info")
+        (access,) = eventually(lambda: log_lines_of(policy_server, trace_id))
+        assert root.resource["service.name"] == access["service"] == "shop-policy-test"
+        assert root.resource["service.version"] == access["version"]
+        assert root.resource["process.pid"] == access["pid"]
+        assert root.resource["deployment.environment.name"] == "e2e"
+        assert root.resource["host.name"]
+
+    def test_a_request_stuck_on_a_lock_and_the_5xx_it_causes_arrive_whole(
+        self, policy_server: Server, database_url: str
+    ) -> None:
+        buyer, buyer_auth = sign_up(policy_server)
+        _, other_auth = sign_up(policy_server)
+        errors_before = kept_count(policy_server, "error")
+        replies: dict[str, requests.Response] = {}
+
+        def buy() -> None:
+            replies["buy"] = fresh("GET", f"{policy_server.url}/api/buy/pen", headers=buyer_auth)
+
+        with psycopg.connect(database_url) as lock:
+            lock.execute("SELECT 1 FROM users WHERE username = %s FOR UPDATE", (buyer,))
+            buying = threading.Thread(target=buy)
+            buying.start()
+            waiting = eventually(  # the buy holds the only pooled connection, waiting
+                lambda: lock.execute(
+                    "SELECT 1 FROM pg_stat_activity"
+                    " WHERE application_name = 'shop' AND wait_event_type = 'Lock'"
+                ).fetchone()
+            )
+            assert waiting, "the purchase never waited on the row lock"
+            refused = fresh("GET", f"{policy_server.url}/api/info", headers=other_auth)
+            lock.rollback()
+        buying.join()
+        assert refused.status_code == 503, refused.text
+        assert replies["buy"].status_code == 200, replies["buy"].text
+
+        failed = exported_trace(policy_server, refused.headers["X-Trace-Id"])
+        root = assert_whole(failed, "GET /api/info")
+        assert root.status_code == STATUS_ERROR and root.attributes["error.type"]
+        assert "unit_of_work" in {span.name for span in failed}
+        assert kept_count(policy_server, "error") == errors_before + 1
+
+        slow = exported_trace(policy_server, replies["buy"].headers["X-Trace-Id"])
+        root = assert_whole(slow, "GET /api/buy/<item>")
+        assert root.status_code != STATUS_ERROR and root.duration_ns > 50_000_000
+        assert "unit_of_work" in {span.name for span in slow}
+        assert any(is_db_span(span) for span in slow)
+
+    def test_fast_successful_requests_stay_home_unless_the_caller_sampled_them(
+        self, policy_server: Server
+    ) -> None:
+        _, auth = sign_up(policy_server)
+        fast = []
+        for number in range(25):
+            headers = dict(auth)
+            if number % 5 == 0:  # a caller that did not sample
+                headers["traceparent"] = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00"
+            reply = fresh("GET", f"{policy_server.url}/api/info", headers=headers)
+            fast.append(reply.headers["X-Trace-Id"])
+        marker = secrets.token_hex(16)
+        headers = {**auth, "traceparent": f"00-{marker}-{secrets.token_hex(8)}-01"}
+        fresh("GET", f"{policy_server.url}/api/info", headers=headers)
+        # Kept traces leave in order and dropped ones never queue: once the caller-sampled
+        # marker has arrived, anything of the earlier requests would have too.
+        assert_whole(exported_trace(policy_server, marker), "GET /api/info")
+
+        durations = {
+            line["trace_id"]: line["duration_ms"]
+            for line in map(json.loads, policy_server.log_lines())
+            if line.get("trace_id") in fast and line.get("event") == "request"
+        }
+        clearly_fast = [trace_id for trace_id in fast if durations[trace_id] < 25]
+        assert len(clearly_fast) >= 20, f"the box is too slow to tell: {durations}"
+        exported = {span.trace_id for span in policy_server.receiver.spans}
+        assert not exported & set(clearly_fast)
