@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from shop.process import pid_alive
 from shop.settings import Settings
 
 SETTINGS = Settings.from_env()
@@ -87,15 +88,5 @@ def child_exit(server: object, worker: object) -> None:
 def _remove_orphaned_metrics_dirs() -> None:
     for path in Path(tempfile.gettempdir()).glob(f"{METRICS_PREFIX}*-*"):
         pid = path.name.removeprefix(METRICS_PREFIX).split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

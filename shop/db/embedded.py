@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from shop.process import die_with_parent
+from shop.process import die_with_parent, pid_alive
 from shop.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def forget_stale_handles(pgdata: Path) -> None:
         pids = json.loads(handles.read_text())
     except (OSError, ValueError):
         return
-    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    alive = [pid for pid in pids if isinstance(pid, int) and pid_alive(pid)]
     if alive != pids:
         handles.write_text(json.dumps(alive))
 
@@ -108,19 +108,9 @@ def start_reaper(pgdata: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _alive(pid):
+    while pid_alive(pid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)
