@@ -4,6 +4,7 @@ run once (waiting for the database, migrations) happens before gunicorn, in `sho
 from __future__ import annotations
 
 from flask import Flask
+from opentelemetry import trace
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from observability import init_observability, metrics
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             on_transaction=metrics.observe_transaction,
             on_pool_wait=metrics.DB_POOL_WAIT.observe,
             on_connection_error=metrics.DB_CONNECTION_ERRORS.inc,
+            tracer=db_tracer(app),
         ),
         monitor=DatabaseMonitor(settings, metrics.set_ready, login_policy),
     )
@@ -54,6 +56,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_api(app)
     wired.monitor.start()
     return app
+
+
+def db_tracer(app: Flask) -> trace.Tracer:
+    """Return the data layer's tracer: the configured one, or a no-op when tracing is off."""
+    if app.extensions.get("obs_tracing"):
+        return trace.get_tracer("shop.db")
+    return trace.NoOpTracer()
 
 
 def hasher_of(settings: Settings) -> Argon2Hasher:

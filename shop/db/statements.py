@@ -27,8 +27,6 @@ from sqlalchemy.pool import PoolProxiedConnection
 from shop import deadlines
 from shop.services.unit_of_work import TransientStorageError
 
-tracer = trace.get_tracer("shop.db")
-
 
 @dataclass(frozen=True, slots=True)
 class Sql:
@@ -74,8 +72,10 @@ class Statements:
         on_end: TransactionHook | None = None,
         on_lost: Callable[[], None] | None = None,
         on_broken: Callable[[BaseException], None] | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self._conn = conn
+        self._tracer = tracer or NO_TRACER
         self._cursor = _cursor_of(conn)
         self._on_end = on_end
         self._on_lost = on_lost
@@ -91,7 +91,7 @@ class Statements:
         if sql.writes and not self._in_transaction:
             self._execute("BEGIN READ WRITE")
             self._in_transaction = True
-        span = tracer.start_span(sql.summary, kind=SpanKind.CLIENT, attributes=sql.attributes)
+        span = self._tracer.start_span(sql.summary, kind=SpanKind.CLIENT, attributes=sql.attributes)
         try:
             return self._execute(sql.text, params)
         except BaseException as error:
@@ -171,6 +171,9 @@ def _cursor_of(conn: PoolProxiedConnection) -> Cursor[Any]:
         cursor = connection.cursor(row_factory=namedtuple_row)
         conn.info["shop_cursor"] = cursor
     return cursor
+
+
+NO_TRACER = trace.NoOpTracer()
 
 
 class NoAnswer(Exception):

@@ -26,8 +26,6 @@ from shop.db.users import SqlUserRepository
 from shop.domain.logins import LoginPolicy
 from shop.services.unit_of_work import TransientStorageError
 
-tracer = trace.get_tracer("shop.db")
-
 
 @dataclass(frozen=True, slots=True)
 class UnitPolicy:
@@ -40,6 +38,9 @@ class UnitPolicy:
     on_transaction: TransactionHook | None = None
     on_pool_wait: Callable[[float], None] | None = None
     on_connection_error: Callable[[], None] | None = None
+    # The tracer itself, not the API's proxy: a proxy cost a lookup per span (a request
+    # makes three). A no-op tracer when tracing is off.
+    tracer: trace.Tracer = field(default_factory=trace.NoOpTracer)
 
 
 class ConnectionScope:
@@ -112,7 +113,7 @@ class SqlUnitOfWork:
         return self._policy.retry_attempts
 
     def __enter__(self) -> Self:
-        self._span = tracer.start_span("unit_of_work")
+        self._span = self._policy.tracer.start_span("unit_of_work")
         self._span_token = context.attach(trace.set_span_in_context(self._span))
         try:
             conn = self._connections.get()
@@ -127,6 +128,7 @@ class SqlUnitOfWork:
             self._policy.on_transaction,
             self._policy.on_connection_error,
             self._connections.invalidate_all,
+            self._policy.tracer,
         )
         self._statements = statements
         self.users = SqlUserRepository(statements)
