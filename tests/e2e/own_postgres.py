@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from shop.db.embedded import EmbeddedPostgres
 from shop.db.reaper import PGSERVER_USER
+from tests.factories import eventually
 
 
 class OwnPostgres:
@@ -39,11 +40,14 @@ class OwnPostgres:
         self._pg_ctl("-w", "-t", "30", "start", *self._start_options())
 
     def freeze(self) -> list[int]:
-        """SIGSTOP every process of the cluster; return their pids for thaw()."""
-        pids = [process.pid for process in self._cluster_processes()]
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
-        return pids
+        """SIGSTOP every process of the cluster; return their pids for thaw() once the
+        kernel reports each one stopped."""
+        members = self._cluster_processes()
+        for process in members:
+            os.kill(process.pid, signal.SIGSTOP)
+        if not eventually(lambda: all(_stopped(process) for process in members)):
+            raise RuntimeError(f"the cluster did not stop: {members}")
+        return [process.pid for process in members]
 
     def thaw(self, pids: list[int]) -> None:
         for pid in pids:
@@ -79,6 +83,13 @@ class OwnPostgres:
         user = PGSERVER_USER if os.geteuid() == 0 else None
         command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), *args]
         subprocess.run(command, user=user, check=True, capture_output=True, timeout=60)
+
+
+def _stopped(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_STOPPED
+    except psutil.NoSuchProcess:
+        return True  # a backend that exited is as still as a stopped one
 
 
 def _child_of_cluster(process: psutil.Process, pgdata: Path) -> bool:

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from shop.db.migrate import migration_engine, prepare_database
 from shop.launcher import GUNICORN
 from tests.conftest import shared_tmp_dir
-from tests.e2e.conftest import ROOT, server_env, stop, wait_until_up
+from tests.e2e.conftest import ROOT, User, server_env, sign_up, stop, wait_until_up
 from tests.e2e.own_postgres import OwnPostgres
-from tests.factories import random_username
+from tests.factories import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -66,15 +66,6 @@ def fault_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultServ
         postgres.stop()
 
 
-def sign_up(server: FaultServer) -> tuple[str, dict[str, str]]:
-    name = random_username()
-    reply = requests.post(
-        f"{server.url}/api/auth", json={"username": name, "password": "pw"}, timeout=10
-    )
-    assert reply.status_code == 200, reply.text
-    return name, {"Authorization": f"Bearer {reply.json()['token']}"}
-
-
 @dataclass
 class Answer:
     status: int
@@ -102,41 +93,27 @@ def backends_waiting_on_locks(admin: sa.Engine) -> int:
         )
 
 
-def eventually(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 class TestHotRow:
     def test_a_locked_row_answers_503_in_time_and_starves_no_one_else(
         self, fault_server: FaultServer
     ) -> None:
-        hot_name, hot = sign_up(fault_server)
-        peer_name, _ = sign_up(fault_server)
-        others = [sign_up(fault_server) for _ in range(4)]
+        hot, peer = sign_up(fault_server.url), sign_up(fault_server.url)
+        others = [sign_up(fault_server.url) for _ in range(4)]
         stop_at = time.monotonic() + 5
 
         def hot_loop() -> list[Answer]:
             session, answers = requests.Session(), []
-            body = {"toUser": peer_name, "amount": 1}
+            body = {"toUser": peer.name, "amount": 1}
+            url = f"{fault_server.url}/api/sendCoin"
+            send = partial(session.post, url, json=body, headers=hot.headers, timeout=10)
             while time.monotonic() < stop_at:
-                answers.append(
-                    timed(
-                        lambda: session.post(
-                            f"{fault_server.url}/api/sendCoin", json=body, headers=hot, timeout=10
-                        )
-                    )
-                )
+                answers.append(timed(send))
             return answers
 
         def other_loop(i: int) -> list[Answer]:
             session, answers = requests.Session(), []
-            _, headers = others[i]
-            body = {"toUser": others[(i + 1) % len(others)][0], "amount": 1}
+            headers = others[i].headers
+            body = {"toUser": others[(i + 1) % len(others)].name, "amount": 1}
             while time.monotonic() < stop_at:
                 for method, path, payload in (
                     ("GET", "/api/info", None),
@@ -157,7 +134,7 @@ class TestHotRow:
 
         with fault_server.admin.connect() as locker, locker.begin():
             locker.exec_driver_sql(
-                "SELECT 1 FROM users WHERE username = %(name)s FOR UPDATE", {"name": hot_name}
+                "SELECT 1 FROM users WHERE username = %(name)s FOR UPDATE", {"name": hot.name}
             )
             with ThreadPoolExecutor(40) as pool:
                 hot_runs = [pool.submit(hot_loop) for _ in range(36)]
@@ -180,26 +157,29 @@ class TestFrozenDatabase:
     def test_every_endpoint_answers_in_time_while_postgresql_is_stopped(
         self, fault_server: FaultServer
     ) -> None:
-        _, user = sign_up(fault_server)
-        frozen = fault_server.postgres.freeze()
+        user = sign_up(fault_server.url)
+        readiness: list[Answer] = []
+
+        def readyz_refuses() -> bool:
+            readiness.append(timed(lambda: requests.get(f"{fault_server.url}/readyz", timeout=10)))
+            return readiness[-1].status == 503
+
+        frozen = fault_server.postgres.freeze()  # returns once every process is stopped
         try:
-            time.sleep(0.2)
             info = timed(
-                lambda: requests.get(f"{fault_server.url}/api/info", headers=user, timeout=10)
+                lambda: requests.get(
+                    f"{fault_server.url}/api/info", headers=user.headers, timeout=10
+                )
             )
             metrics = timed(lambda: requests.get(f"{fault_server.url}/metrics", timeout=10))
-            ready = [
-                timed(lambda: requests.get(f"{fault_server.url}/readyz", timeout=10))
-                for _ in range(5)
-            ]
-            time.sleep(3)  # past the readiness check's staleness limit
-            stale = timed(lambda: requests.get(f"{fault_server.url}/readyz", timeout=10))
+            # The cached readiness goes stale a few seconds after the last good check.
+            refused = eventually(readyz_refuses, timeout=15, interval=0.2)
         finally:
             fault_server.postgres.thaw(frozen)
         assert info.status == 503 and info.seconds < REQUEST_TIMEOUT + SLACK
         assert metrics.status == 200 and metrics.seconds < 1
-        assert all(r.seconds < 1 for r in [*ready, stale])
-        assert stale.status == 503 and stale.retry_after == "1"
+        assert refused and readiness[-1].retry_after == "1"
+        assert all(answer.seconds < 1 for answer in readiness)
         assert eventually(
             lambda: requests.get(f"{fault_server.url}/readyz", timeout=5).status_code == 200, 10
         )
@@ -210,16 +190,17 @@ class Bank:
     """Clients that keep sending keyed transfers, each retried until it is answered."""
 
     server: FaultServer
-    users: list[tuple[str, dict[str, str]]]
+    users: list[User]
     stop: threading.Event = field(default_factory=threading.Event)
     answers: list[Answer] = field(default_factory=list)
     done: list[str] = field(default_factory=list)  # keys the server acknowledged with 200
+    last_ok: dict[int, float] = field(default_factory=dict)  # client -> its latest 200
     give_up_at: float = float("inf")
 
     def client(self, index: int) -> None:
         session = requests.Session()
-        _, headers = self.users[index]
-        recipient = self.users[(index + 1) % len(self.users)][0]
+        headers = self.users[index].headers
+        recipient = self.users[(index + 1) % len(self.users)].name
         while not self.stop.is_set():
             key = str(uuid.uuid4())
             body = {"toUser": recipient, "amount": 1}
@@ -235,23 +216,33 @@ class Bank:
                 self.answers.append(answer)
                 if answer.status == 200:
                     self.done.append(key)
+                    self.last_ok[index] = answer.at
                     break
                 if self.stop.is_set() and time.monotonic() > self.give_up_at:
                     break  # left unanswered: the ledger check allows it either way
                 time.sleep(0.05)
 
     def run(self, fault: Callable[[], None]) -> float:
-        """Run the clients, inflict ``fault`` after a second; return when the database was back."""
+        """Run the clients, inflict ``fault`` once each has had a transfer through; return
+        when the database was back, after each client has had one through again."""
         with ThreadPoolExecutor(len(self.users)) as pool:
-            for index in range(len(self.users)):
-                pool.submit(self.client, index)
-            time.sleep(1)
+            clients = [pool.submit(self.client, index) for index in range(len(self.users))]
+            self.wait_for_every_client_served_after(time.monotonic())
             fault()
             back = time.monotonic()
-            time.sleep(3)
+            self.wait_for_every_client_served_after(back)
             self.give_up_at = time.monotonic() + 15
             self.stop.set()
+        for finished in clients:
+            finished.result()  # a client that crashed would otherwise go unnoticed
         return back
+
+    def wait_for_every_client_served_after(self, instant: float) -> None:
+        def served() -> bool:
+            seen = dict(self.last_ok)
+            return all(seen.get(index, 0.0) >= instant for index in range(len(self.users)))
+
+        assert eventually(served, timeout=30), "a client got no transfer through"
 
     def check(self, back: float) -> None:
         statuses = Counter(answer.status for answer in self.answers)
@@ -263,12 +254,13 @@ class Bank:
         self.check_ledger()
 
     def check_ledger(self) -> None:
-        names = [name for name, _ in self.users]
+        names = [user.name for user in self.users]
         with self.server.admin.connect() as conn:
-            ids = conn.exec_driver_sql(
-                "SELECT id FROM users WHERE username = ANY(%(names)s)", {"names": names}
-            ).scalars()
-            ids = list(ids)
+            ids = list(
+                conn.exec_driver_sql(
+                    "SELECT id FROM users WHERE username = ANY(%(names)s)", {"names": names}
+                ).scalars()
+            )
             balances = conn.exec_driver_sql(
                 "SELECT sum(balance), min(balance) FROM users WHERE id = ANY(%(ids)s)",
                 {"ids": ids},
@@ -276,11 +268,13 @@ class Bank:
             ledger = conn.exec_driver_sql(
                 "SELECT count(*) FROM transfers WHERE from_user_id = ANY(%(ids)s)", {"ids": ids}
             ).scalar_one()
-            stored = conn.exec_driver_sql(
-                "SELECT key FROM idempotency_keys WHERE outcome = 'ok' AND user_id = ANY(%(ids)s)",
-                {"ids": ids},
-            ).scalars()
-            stored = set(stored)
+            stored = set(
+                conn.exec_driver_sql(
+                    "SELECT key FROM idempotency_keys"
+                    " WHERE outcome = 'ok' AND user_id = ANY(%(ids)s)",
+                    {"ids": ids},
+                ).scalars()
+            )
         assert balances == (1000 * len(ids), balances[1]) and balances[1] >= 0
         assert set(self.done) <= stored, "an acknowledged transfer is not in the database"
         assert len(self.done) == len(set(self.done))
@@ -291,13 +285,13 @@ class TestDatabaseCrashes:
     def test_a_restart_under_load_gives_only_503s_and_loses_nothing(
         self, fault_server: FaultServer
     ) -> None:
-        bank = Bank(fault_server, [sign_up(fault_server) for _ in range(8)])
+        bank = Bank(fault_server, [sign_up(fault_server.url) for _ in range(8)])
         back = bank.run(fault_server.postgres.restart)
         bank.check(back)
 
     def test_a_killed_postmaster_under_load_gives_only_503s_and_loses_nothing(
         self, fault_server: FaultServer
     ) -> None:
-        bank = Bank(fault_server, [sign_up(fault_server) for _ in range(8)])
+        bank = Bank(fault_server, [sign_up(fault_server.url) for _ in range(8)])
         back = bank.run(fault_server.postgres.kill_and_start)
         bank.check(back)
