@@ -5,12 +5,27 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import QueuePool
 
 from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork
+from shop.services.auth import authenticate
 from shop.services.info import get_info
 from shop.services.purchases import buy_item
 from shop.services.transfers import send_coins
-from tests.factories import create_user, random_address, random_username, sql_uow, wallet
+from tests.factories import (
+    CHEAP_HASHER,
+    create_user,
+    random_address,
+    random_username,
+    sql_uow,
+    wallet,
+)
+
+
+def checked_out(engine: Engine) -> int:
+    """Return how many of the engine's pooled connections are lent out."""
+    assert isinstance(engine.pool, QueuePool)
+    return engine.pool.checkedout()
 
 
 class TestUsers:
@@ -97,25 +112,22 @@ class TestSchemaGuards:
 
 class TestLoginsHoldNoConnectionWhileHashing:
     def test_the_pool_has_the_connection_back_during_the_hash(self, engine: Engine) -> None:
-        from shop.services.auth import authenticate
-        from tests.factories import CHEAP_HASHER
-
         scope = ConnectionScope(engine)
         seen: list[int] = []
 
         class WatchingHasher:
             def hash(self, password: str) -> str:
-                seen.append(engine.pool.checkedout())  # type: ignore[attr-defined]
+                seen.append(checked_out(engine))
                 return CHEAP_HASHER.hash(password)
 
             def verify(self, password_hash: str, password: str) -> bool:
-                seen.append(engine.pool.checkedout())  # type: ignore[attr-defined]
+                seen.append(checked_out(engine))
                 return CHEAP_HASHER.verify(password_hash, password)
 
             def needs_rehash(self, password_hash: str) -> bool:
                 return False
 
-        before = engine.pool.checkedout()  # type: ignore[attr-defined]
+        before = checked_out(engine)
         name = random_username()
         authenticate(SqlUnitOfWork(scope), WatchingHasher(), name, "pw", random_address())
         authenticate(SqlUnitOfWork(scope), WatchingHasher(), name, "pw", random_address())

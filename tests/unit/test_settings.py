@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
@@ -53,8 +54,8 @@ class TestFromEnv:
 
     def test_is_frozen(self) -> None:
         settings = Settings.from_env(env())
-        with pytest.raises(AttributeError):
-            settings.port = 1  # type: ignore[misc]
+        with pytest.raises(FrozenInstanceError):
+            settings.__setattr__("port", 1)
 
     def test_secret_is_not_in_repr(self) -> None:
         assert SECRET not in repr(Settings.from_env(env()))
