@@ -57,6 +57,11 @@ class OwnPostgres:
                 pass
 
     def stop(self) -> None:
+        """Stop whichever postmaster runs now, then clean up: after restart() or
+        kill_and_start() it is not the one pgserver started, which pgserver's own stop
+        skips (that one is gone) before deleting the data under the new one."""
+        if (self.pgdata / "postmaster.pid").exists():
+            self._pg_ctl("-m", "fast", "-w", "-t", "30", "stop", check=False)
         self._server.stop()
         shutil.rmtree(self.root.parent, ignore_errors=True)
 
@@ -77,12 +82,12 @@ class OwnPostgres:
                 found.append(process)
         return found
 
-    def _pg_ctl(self, *args: str) -> None:
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
         from pgserver._commands import POSTGRES_BIN_PATH
 
         user = PGSERVER_USER if os.geteuid() == 0 else None
         command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), *args]
-        subprocess.run(command, user=user, check=True, capture_output=True, timeout=60)
+        subprocess.run(command, user=user, check=check, capture_output=True, timeout=60)
 
 
 def _stopped(process: psutil.Process) -> bool:
