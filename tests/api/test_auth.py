@@ -20,7 +20,7 @@ class TestSignUpAndLogin:
         assert claims["sub"].isdigit()
         assert claims["exp"] - claims["iat"] == 3600
 
-    def test_same_password_logs_in_as_the_same_user(
+    def test_the_same_password_logs_in_as_the_same_user(
         self, client: FlaskClient, jwt_secret: str
     ) -> None:
         credentials = {"username": random_username(), "password": PASSWORD}
@@ -31,18 +31,20 @@ class TestSignUpAndLogin:
         ]
         assert subjects[0] == subjects[1]
 
-    def test_wrong_password_is_401(self, client: FlaskClient, login: Login) -> None:
+    def test_a_wrong_password_is_401(self, client: FlaskClient, login: Login) -> None:
         user = login()
         reply = client.post("/api/auth", json={"username": user["name"], "password": "nope"})
         assert reply.status_code == 401
         assert reply.json == {"errors": "invalid username or password"}
 
-    def test_unicode_username_works(self, client: FlaskClient, login: Login) -> None:
+    def test_a_unicode_username_signs_up_and_logs_in(
+        self, client: FlaskClient, login: Login
+    ) -> None:
         user = login(random_username("Ярослав-张伟-🙂"))
         reply = client.get("/api/info", headers={"Authorization": user["Authorization"]})
         assert reply.status_code == 200
 
-    def test_works_without_a_json_content_type(self, client: FlaskClient) -> None:
+    def test_a_body_without_a_json_content_type_is_accepted(self, client: FlaskClient) -> None:
         body = f'{{"username": "{random_username()}", "password": "pw"}}'
         reply = client.post("/api/auth", data=body, content_type="text/plain")
         assert reply.status_code == 200

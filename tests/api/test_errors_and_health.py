@@ -39,7 +39,7 @@ class TestErrorShape:
         assert reply.content_type == "application/json"
         assert error_of(reply)
 
-    def test_unexpected_fault_is_500_without_internals(self, fresh_app: Flask) -> None:
+    def test_an_unexpected_fault_is_500_without_internals(self, fresh_app: Flask) -> None:
         app = fresh_app
 
         @app.get("/boom")
@@ -50,7 +50,7 @@ class TestErrorShape:
         assert reply.status_code == 500
         assert reply.json == {"errors": "internal server error"}
 
-    def test_database_outage_is_503_with_retry_after(self, settings: Settings) -> None:
+    def test_a_database_outage_is_503_with_retry_after(self, settings: Settings) -> None:
         retries = "shop_db_retries_total"
         before = REGISTRY.get_sample_value(retries, {"reason": "connection_failure"}) or 0
         with own_app(replace(settings, database_url=DEAD_DATABASE)) as app:

@@ -17,7 +17,7 @@ class TestBuy:
         assert coins(client, user) == 800
 
     @pytest.mark.parametrize("item", ["car", "Cup", "t shirt", "%20"])
-    def test_unknown_item_is_400_and_changes_nothing(
+    def test_an_unknown_item_is_400_and_changes_nothing(
         self, client: FlaskClient, login: Login, item: str
     ) -> None:
         user = login()
@@ -37,7 +37,7 @@ class TestBuy:
         assert "not enough coins" in error_of(reply)
         assert coins(client, user) == 0
 
-    def test_post_is_405(self, client: FlaskClient, login: Login) -> None:
+    def test_buying_with_post_is_405(self, client: FlaskClient, login: Login) -> None:
         reply = client.post("/api/buy/pen", headers=bearer(login()))
         assert reply.status_code == 405
         assert reply.headers["Allow"]

@@ -15,7 +15,9 @@ def info(client: FlaskClient, user: dict[str, str]) -> Any:
 
 
 class TestSend:
-    def test_moves_coins(self, client: FlaskClient, login: Login) -> None:
+    def test_sending_moves_coins_from_one_to_the_other(
+        self, client: FlaskClient, login: Login
+    ) -> None:
         alice, bob = login(), login()
         reply = client.post(
             "/api/sendCoin", json={"toUser": bob["name"], "amount": 250}, headers=bearer(alice)
@@ -24,7 +26,7 @@ class TestSend:
         assert info(client, alice)["coins"] == 750
         assert info(client, bob)["coins"] == 1250
 
-    def test_whole_balance_can_be_sent(self, client: FlaskClient, login: Login) -> None:
+    def test_the_whole_balance_can_be_sent(self, client: FlaskClient, login: Login) -> None:
         alice, bob = login(), login()
         body = {"toUser": bob["name"], "amount": 1000}
         assert client.post("/api/sendCoin", json=body, headers=bearer(alice)).status_code == 200
@@ -63,7 +65,7 @@ class TestSend:
         assert "not enough coins" in error_of(reply)
         assert (info(client, alice)["coins"], info(client, bob)["coins"]) == (1000, 1000)
 
-    def test_unknown_recipient_is_400_and_is_not_created(
+    def test_an_unknown_recipient_is_400_and_is_not_created(
         self, client: FlaskClient, login: Login
     ) -> None:
         alice = login()

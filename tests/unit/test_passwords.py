@@ -49,10 +49,6 @@ class TestArgon2Hasher:
         assert calls == ["hash", "_matches"]
 
 
-def test_without_gevent_patching_hashes_run_inline() -> None:
-    assert offload_for_runtime() is run_inline
-
-
 # Runs in a fresh interpreter: gevent must patch before anything else is imported.
 PRIORITY_UNDER_GEVENT = """
 from gevent import monkey
@@ -80,51 +76,57 @@ print("ok")
 """
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux-only")
-def test_under_gevent_hashes_run_in_a_pool_thread_at_the_lower_priority() -> None:
-    """The worker's event loop must keep its priority; only the hashing thread is lowered."""
-    result = subprocess.run(
-        [sys.executable, "-c", PRIORITY_UNDER_GEVENT], capture_output=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr.decode()
-    assert result.stdout.strip() == b"ok"
+class TestOffloading:
+    def test_without_gevent_patching_hashes_run_inline(self) -> None:
+        assert offload_for_runtime() is run_inline
+
+    @pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux-only")
+    def test_under_gevent_hashes_run_in_a_pool_thread_at_the_lower_priority(self) -> None:
+        """The worker's event loop must keep its priority; only the hashing thread is lowered."""
+        result = subprocess.run(
+            [sys.executable, "-c", PRIORITY_UNDER_GEVENT], capture_output=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr.decode()
+        assert result.stdout.strip() == b"ok"
+
+    @pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux-only")
+    def test_a_refused_priority_change_still_hashes_and_says_so(
+        self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The kernel refusal is simulated (os.setpriority mocked): as root it cannot happen."""
+
+        def refuse(*args: object) -> None:
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(passwords, "_priority_failed", False)
+        monkeypatch.setattr(os, "setpriority", refuse)
+        with caplog.at_level(logging.WARNING, logger="shop.security.passwords"):
+            assert passwords._at_priority(19, lambda: "hashed") == "hashed"
+            assert passwords._at_priority(19, lambda: "again") == "again"
+        assert caplog.text.count("could not lower the priority") == 1
 
 
-def test_logins_beyond_concurrency_and_queue_are_refused_at_once() -> None:
-    release, started = threading.Event(), threading.Event()
+class TestAdmission:
+    def test_logins_beyond_concurrency_and_queue_are_refused_at_once(self) -> None:
+        release, started = threading.Event(), threading.Event()
 
-    def blocking(fn: Callable[..., T], *args: Any) -> T:
-        started.set()
-        release.wait(5)
-        return fn(*args)
+        def blocking(fn: Callable[..., T], *args: Any) -> T:
+            started.set()
+            release.wait(5)
+            return fn(*args)
 
-    hasher = Argon2Hasher(HASH_TIME_COST, HASH_MEMORY_KIB, offload=blocking, concurrency=1, queue=1)
-    running = threading.Thread(target=hasher.hash, args=("a",))
-    running.start()
-    assert started.wait(5)
-    waiting = threading.Thread(target=hasher.hash, args=("b",))
-    waiting.start()
-    assert eventually(lambda: hasher._admitted == 2, timeout=5)  # one hashing, one queued
-    with pytest.raises(TooManyLogins):
-        hasher.hash("c")
-    release.set()
-    running.join(5)
-    waiting.join(5)
-    assert hasher.verify(hasher.hash("d"), "d")  # capacity comes back
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux-only")
-def test_a_refused_priority_change_still_hashes_and_says_so(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The kernel refusal is simulated (os.setpriority mocked): as root it cannot happen."""
-
-    def refuse(*args: object) -> None:
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(passwords, "_priority_failed", False)
-    monkeypatch.setattr(os, "setpriority", refuse)
-    with caplog.at_level(logging.WARNING, logger="shop.security.passwords"):
-        assert passwords._at_priority(19, lambda: "hashed") == "hashed"
-        assert passwords._at_priority(19, lambda: "again") == "again"
-    assert caplog.text.count("could not lower the priority") == 1
+        hasher = Argon2Hasher(
+            HASH_TIME_COST, HASH_MEMORY_KIB, offload=blocking, concurrency=1, queue=1
+        )
+        running = threading.Thread(target=hasher.hash, args=("a",))
+        running.start()
+        assert started.wait(5)
+        waiting = threading.Thread(target=hasher.hash, args=("b",))
+        waiting.start()
+        assert eventually(lambda: hasher._admitted == 2, timeout=5)  # one hashing, one queued
+        with pytest.raises(TooManyLogins):
+            hasher.hash("c")
+        release.set()
+        running.join(5)
+        waiting.join(5)
+        assert hasher.verify(hasher.hash("d"), "d")  # capacity comes back
