@@ -27,8 +27,17 @@ from tests.factories import eventually
 pytestmark = pytest.mark.e2e
 
 REQUEST_TIMEOUT = 2.0
-# Answers past the budget: the gevent timer fires, then the 503 is written.
-SLACK = 1.0
+# Answers past the budget: the gevent timer fires, then the 503 is written, which on a
+# 2-core box shared with the rest of the suite can take a while; a hang would last until
+# the client's own 10 s timeout.
+SLACK = 2.0
+# Waiting on PostgreSQL costs at least the request's budget (or the 2 s connect timeout):
+# an answer faster than this did not wait on it, however busy the box.
+WAITED_ON_THE_DATABASE = REQUEST_TIMEOUT
+# After the database is back, the first transfer must get through within this.
+RECOVERY = 2.0
+# Each of the hot-row test's other users starts a round of requests at most this often.
+ROUND_SECONDS = 0.1
 
 
 @dataclass
@@ -114,7 +123,7 @@ class TestHotRow:
             session, answers = requests.Session(), []
             headers = others[i].headers
             body = {"toUser": others[(i + 1) % len(others)].name, "amount": 1}
-            while time.monotonic() < stop_at:
+            while (round_started := time.monotonic()) < stop_at:
                 for method, path, payload in (
                     ("GET", "/api/info", None),
                     ("GET", "/api/buy/pen", None),
@@ -129,7 +138,9 @@ class TestHotRow:
                         timeout=10,
                     )
                     answers.append(timed(call))
-                time.sleep(0.02)
+                # Paced: at 10 coins a pen, a fast server would otherwise empty the wallet
+                # within the 5 s and answer 400 (at most 50 pens here).
+                time.sleep(max(0.0, round_started + ROUND_SECONDS - time.monotonic()))
             return answers
 
         with fault_server.admin.connect() as locker, locker.begin():
@@ -181,9 +192,9 @@ class TestFrozenDatabase:
         finally:
             fault_server.postgres.thaw(frozen)
         assert info.status == 503 and info.seconds < REQUEST_TIMEOUT + SLACK
-        assert metrics.status == 200 and metrics.seconds < 1
+        assert metrics.status == 200 and metrics.seconds < WAITED_ON_THE_DATABASE
         assert refused and readiness[-1].retry_after == "1"
-        assert all(answer.seconds < 1 for answer in readiness)
+        assert all(answer.seconds < WAITED_ON_THE_DATABASE for answer in readiness)
         assert eventually(
             lambda: requests.get(f"{fault_server.url}/readyz", timeout=5).status_code == 200, 10
         )
@@ -254,7 +265,7 @@ class Bank:
         assert statuses[503] > 0, "the fault was not seen at all"
         assert all(a.retry_after == "1" for a in self.answers if a.status == 503)
         first_ok = min(a.at for a in self.answers if a.status == 200 and a.at > back)
-        assert first_ok - back < 1.0, f"recovered {first_ok - back:.2f} s after the database"
+        assert first_ok - back < RECOVERY, f"recovered {first_ok - back:.2f} s after the database"
         self.check_ledger()
 
     def check_ledger(self) -> None:
