@@ -8,15 +8,12 @@ workers never see each other's rows, locks or schema changes.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import importlib
 import os
 import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine, make_url
@@ -120,67 +117,3 @@ def admin_engine(database_url: str) -> Iterator[Engine]:
     db_engine = migration_engine(database_url)
     yield db_engine
     db_engine.dispose()
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """With ``--dist loadscope`` (run_tests.sh): keep a module's tests on one worker when
-    they share a fixture of the module's own (a server it starts), and hand out every other
-    test alone.
-
-    The e2e tests (whole modules first) are dealt out before the rest: they take most of
-    the time, and the quick tests then fill the gaps. (xdist_group marks would keep a
-    module together too, but pytest 9.2 makes xdist ignore them: pytest-xdist #1386.)
-    """
-    if config.getvalue("dist") != "loadscope":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class SharedFixturesTogether(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped
-        dealt = False
-
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return path if _has_a_module_fixture(path) else nodeid
-
-        def _assign_work_unit(self, node: Any) -> None:
-            if not self.dealt:  # the slowest first: e2e groups, e2e tests, then the rest
-                self.dealt = True
-                queue = sorted(self.workqueue.items(), key=_slowest_first)
-                self.workqueue.clear()
-                self.workqueue.update(queue)
-            super()._assign_work_unit(node)
-
-        def _reschedule(self, node: Any) -> None:
-            # As xdist's, but a worker holds one test in reserve, not two: a 15 s e2e test
-            # kept in reserve by a busy worker is one the idle worker cannot take.
-            if node.shutting_down:
-                return
-            if not self.workqueue:
-                node.shutdown()
-                return
-            if self._pending_of(self.assigned_work[node]) <= 1:
-                self._assign_work_unit(node)
-
-    return SharedFixturesTogether(config, log)
-
-
-def _slowest_first(unit: tuple[str, dict[str, bool]]) -> tuple[bool, int]:
-    scope, tests = unit
-    return not scope.startswith("tests/e2e/"), -len(tests)
-
-
-@functools.cache
-def _has_a_module_fixture(path: str) -> bool:
-    """Whether the test module at ``path`` defines (or imports) a fixture that lives longer
-    than a test but not a whole session. Any doubt answers False: tests are then spread one
-    by one, which is only slower."""
-    try:
-        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-    except Exception:
-        return False
-    for value in vars(module).values():
-        marker = getattr(value, "_fixture_function_marker", None)
-        if getattr(marker, "scope", None) in ("module", "class", "package"):
-            return True
-    return False
