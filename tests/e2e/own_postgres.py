@@ -28,7 +28,10 @@ class OwnPostgres:
 
     def restart(self) -> None:
         """Stop fast (sessions are cut) and start again; return once it accepts connections."""
+        before = self.postmaster_pid()
         self._pg_ctl("-m", "fast", "-w", "-t", "30", "restart", *self._start_options())
+        if self.postmaster_pid() == before:
+            raise RuntimeError("PostgreSQL did not restart")
 
     def kill_and_start(self) -> None:
         """SIGKILL the postmaster (its backends then exit), then start the server again."""

@@ -237,12 +237,14 @@ class Bank:
                     break  # left unanswered: the ledger check allows it either way
                 time.sleep(0.05)
 
-    def run(self, fault: Callable[[], None]) -> float:
+    def run(self, fault: Callable[[], None]) -> tuple[float, float]:
         """Run the clients, inflict ``fault`` once each has had a transfer through; return
-        when the database was back, after each client has had one through again."""
+        when the fault began and when the database was back, after each client has had a
+        transfer through again."""
         with ThreadPoolExecutor(len(self.users)) as pool:
             clients = [pool.submit(self.client, index) for index in range(len(self.users))]
             self.wait_for_every_client_served_after(time.monotonic())
+            began = time.monotonic()
             fault()
             back = time.monotonic()
             self.wait_for_every_client_served_after(back)
@@ -250,7 +252,7 @@ class Bank:
             self.stop.set()
         for finished in clients:
             finished.result()  # a client that crashed would otherwise go unnoticed
-        return back
+        return began, back
 
     def wait_for_every_client_served_after(self, instant: float) -> None:
         def served() -> bool:
@@ -259,10 +261,14 @@ class Bank:
 
         assert eventually(served, timeout=30), "a client got no transfer through"
 
-    def check(self, back: float) -> None:
+    def check(self, fault: tuple[float, float]) -> None:
+        began, back = fault
         statuses = Counter(answer.status for answer in self.answers)
         assert set(statuses) <= {200, 503}, statuses
-        assert statuses[503] > 0, "the fault was not seen at all"
+        # Requests in flight while PostgreSQL went away. They may all end in 200s: the
+        # service retries a lost connection, and a restart can be over before it gives up.
+        caught = [a for a in self.answers if a.at - a.seconds < back and a.at > began]
+        assert caught, "no request was in flight during the fault"
         assert all(a.retry_after == "1" for a in self.answers if a.status == 503)
         first_ok = min(a.at for a in self.answers if a.status == 200 and a.at > back)
         assert first_ok - back < RECOVERY, f"recovered {first_ok - back:.2f} s after the database"
@@ -301,12 +307,10 @@ class TestDatabaseCrashes:
         self, fault_server: FaultServer
     ) -> None:
         bank = Bank(fault_server, [sign_up(fault_server.url) for _ in range(8)])
-        back = bank.run(fault_server.postgres.restart)
-        bank.check(back)
+        bank.check(bank.run(fault_server.postgres.restart))
 
     def test_a_killed_postmaster_under_load_gives_only_503s_and_loses_nothing(
         self, fault_server: FaultServer
     ) -> None:
         bank = Bank(fault_server, [sign_up(fault_server.url) for _ in range(8)])
-        back = bank.run(fault_server.postgres.kill_and_start)
-        bank.check(back)
+        bank.check(bank.run(fault_server.postgres.kill_and_start))
