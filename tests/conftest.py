@@ -64,6 +64,25 @@ def database_of_this_worker(configured: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def runtime_dir() -> Iterator[Path]:
+    """Give pgserver a runtime directory of this process's own for the whole session.
+
+    Without one, the first embedded server of a process points XDG_RUNTIME_DIR into its
+    own data directory, and every later server leaves a lock file there after that
+    directory was deleted.
+    """
+    before = os.environ.get("XDG_RUNTIME_DIR")
+    path = Path(tempfile.mkdtemp(prefix=f"shop-test-run-{worker_name()}-"))
+    os.environ["XDG_RUNTIME_DIR"] = str(path)
+    yield path
+    if before is None:
+        del os.environ["XDG_RUNTIME_DIR"]
+    else:
+        os.environ["XDG_RUNTIME_DIR"] = before
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """Return this process's database, migrated to head: on TEST_DATABASE_URL's server if
