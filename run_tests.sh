@@ -12,4 +12,4 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
-exec .venv/bin/pytest --cov --cov-report=term "$@"
+exec .venv/bin/pytest -n auto --dist worksteal --cov --cov-report=term "$@"

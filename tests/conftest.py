@@ -1,4 +1,9 @@
-"""Shared fixtures: one throwaway PostgreSQL per test session, never the service's own."""
+"""Shared fixtures: a throwaway PostgreSQL per test process, never the service's own.
+
+Under pytest-xdist every worker is a process of its own with a database of its own (an
+embedded server, or a database named after the worker on TEST_DATABASE_URL's server), so
+workers never see each other's rows, locks or schema changes.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +16,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from shop.db.embedded import EmbeddedPostgres
 from shop.db.engine import create_db_engine
 from shop.db.migrate import migration_engine, prepare_database
 from shop.settings import Settings
+from tests.factories import HASH_MEMORY_KIB, HASH_TIME_COST
 
-# Cheap argon2id parameters keep hundreds of sign-ups fast; production cost is set by env.
-TEST_HASH_TIME_COST = 1
-TEST_HASH_MEMORY_KIB = 1024
+# Kept for the modules that import them from here.
+TEST_HASH_TIME_COST = HASH_TIME_COST
+TEST_HASH_MEMORY_KIB = HASH_MEMORY_KIB
+
+
+def worker_name() -> str:
+    """Name this pytest process: its xdist worker id (``gw0``, ``gw1``, ...) or ``main``."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def shared_tmp_dir(prefix: str) -> Path:
@@ -29,17 +40,58 @@ def shared_tmp_dir(prefix: str) -> Path:
     Not under pytest's tmp_path: every pytest session (and xdist worker) resets
     /tmp/pytest-of-<user> to mode 0700, which locks out a server another session started.
     """
-    return Path(tempfile.mkdtemp(prefix=prefix))
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{worker_name()}-"))
+
+
+def database_of_this_worker(configured: str) -> str:
+    """Return the URL of this worker's own database on the configured server, creating it
+    on first use (``<database>_<worker>``); outside xdist, the configured database itself."""
+    worker = worker_name()
+    if worker == "main":
+        return configured
+    url = make_url(configured)
+    name = f"{url.database}_{worker}"
+    admin = migration_engine(configured)
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            exists = conn.exec_driver_sql(
+                "SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": name}
+            ).first()
+            if exists is None:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runtime_dir() -> Iterator[Path]:
+    """Give pgserver a runtime directory of this process's own for the whole session.
+
+    Without one, the first embedded server of a process points XDG_RUNTIME_DIR into its
+    own data directory, and every later server leaves a lock file there after that
+    directory was deleted.
+    """
+    before = os.environ.get("XDG_RUNTIME_DIR")
+    path = Path(tempfile.mkdtemp(prefix=f"shop-test-run-{worker_name()}-"))
+    os.environ["XDG_RUNTIME_DIR"] = str(path)
+    yield path
+    if before is None:
+        del os.environ["XDG_RUNTIME_DIR"]
+    else:
+        os.environ["XDG_RUNTIME_DIR"] = before
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    """Return TEST_DATABASE_URL if the user set one, else start an embedded PostgreSQL;
-    either way migrated to head."""
+    """Return this process's database, migrated to head: on TEST_DATABASE_URL's server if
+    the user set one, else on an embedded PostgreSQL started for this process."""
     configured = os.environ.get("TEST_DATABASE_URL")
     if configured:
-        prepare_database(configured, timeout=30)
-        yield configured
+        url = database_of_this_worker(configured)
+        prepare_database(url, timeout=30)
+        yield url
         return
     data_dir = shared_tmp_dir("shop-test-pg-")
     server = EmbeddedPostgres(data_dir, delete_on_stop=True)
@@ -63,8 +115,8 @@ def settings(database_url: str, jwt_secret: str) -> Settings:
     return Settings(
         database_url=database_url,
         jwt_secret=jwt_secret,
-        password_hash_time_cost=TEST_HASH_TIME_COST,
-        password_hash_memory_kib=TEST_HASH_MEMORY_KIB,
+        password_hash_time_cost=HASH_TIME_COST,
+        password_hash_memory_kib=HASH_MEMORY_KIB,
         db_startup_timeout=10,
     )
 

@@ -1,12 +1,14 @@
-"""Random, unique test data so tests run in any order and in parallel."""
+"""Random, unique test data so tests run in any order and in parallel, and the helpers
+every layer's tests share."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -18,8 +20,13 @@ from shop.services.auth import authenticate
 from shop.services.info import get_info
 from shop.services.unit_of_work import UnitOfWork
 
+T = TypeVar("T")
+
 PASSWORD = "correct horse battery staple"
-CHEAP_HASHER = Argon2Hasher(time_cost=1, memory_kib=1024)
+# Cheap argon2id parameters keep hundreds of sign-ups fast; production cost is set by env.
+HASH_TIME_COST = 1
+HASH_MEMORY_KIB = 1024
+CHEAP_HASHER = Argon2Hasher(time_cost=HASH_TIME_COST, memory_kib=HASH_MEMORY_KIB)
 
 
 def random_username(prefix: str = "user") -> str:
@@ -103,3 +110,14 @@ def upgrade_to(database_url: str, revision: str) -> None:
         upgrade(engine, revision)
     finally:
         engine.dispose()
+
+
+def eventually(check: Callable[[], T], timeout: float = 10, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns something truthy and return that; after ``timeout``
+    seconds return its last (falsy) answer, for the caller's assert to show."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = check()
+        if answer or time.monotonic() > deadline:
+            return answer
+        time.sleep(interval)

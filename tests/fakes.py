@@ -1,18 +1,30 @@
-"""In-memory doubles of the storage and hashing ports, for unit tests of the services."""
+"""In-memory doubles of the storage and hashing ports, for unit tests of the services.
+
+The repositories re-implement rules that live in SQL (shop/db/); the contract tests in
+tests/integration/test_storage_contract.py run the same cases against both, so a fake
+that drifts from the product fails there.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from uuid import UUID
 
-from shop.domain.idempotency import Replay, RequestKey
-from shop.domain.logins import LoginAttempt, LoginPolicy, Throttle, lockout_seconds
+from shop.domain.idempotency import KEY_LIFETIME_SECONDS, Replay, RequestKey
+from shop.domain.logins import (
+    KNOWN_ADDRESS_DAYS,
+    LoginAttempt,
+    LoginPolicy,
+    Throttle,
+    lockout_seconds,
+)
 from shop.domain.wallets import Credentials, PurchaseOutcome, TransferOutcome, WalletDocument
 from shop.services.unit_of_work import TransientStorageError
 
@@ -28,20 +40,57 @@ class FakeUser:
     received: dict[int, int] = field(default_factory=dict)
 
 
+@dataclass
+class FakeKey:
+    fingerprint: str
+    outcome: str | None
+    created_at: float
+
+
+# The tables of FakeStore: what a unit of work rolls back unless it commits.
+TABLES = (
+    "users",
+    "purchase_attempts",
+    "transfer_attempts",
+    "keys",
+    "login_failures",
+    "known_addresses",
+)
+
+
 class FakeStore:
     """The data all fake repositories share, like one database."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
         self.users: dict[int, FakeUser] = {}
-        self.attempts: set[UUID] = set()
-        self.keys: dict[tuple[int, str], Replay] = {}
+        self.purchase_attempts: set[UUID] = set()
+        self.transfer_attempts: set[UUID] = set()
+        self.keys: dict[tuple[int, str], FakeKey] = {}
         # (scope, username, address) -> (failures, time of the last one)
         self.login_failures: dict[tuple[str, str, str], tuple[int, float]] = {}
-        self.known_addresses: set[tuple[int, str]] = set()
-        self.now = time.time
+        # (user id, address) -> time of the last successful login from there
+        self.known_addresses: dict[tuple[int, str], float] = {}
+        self.now = now
 
     def by_name(self, username: str) -> FakeUser | None:
         return next((u for u in self.users.values() if u.username == username), None)
+
+    def snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy({table: getattr(self, table) for table in TABLES})
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        for table, rows in snapshot.items():
+            setattr(self, table, rows)
+
+    def let_time_pass(self, seconds: float) -> None:
+        """Move every recorded time back by ``seconds``, as if that much time had passed."""
+        for key in self.keys.values():
+            key.created_at -= seconds
+        self.login_failures = {
+            scope: (failures, last - seconds)
+            for scope, (failures, last) in self.login_failures.items()
+        }
+        self.known_addresses = {pair: at - seconds for pair, at in self.known_addresses.items()}
 
 
 class FakeUserRepository:
@@ -80,7 +129,8 @@ class FakeUserRepository:
                 "sent": totals("toUser", user.sent),
             },
         }
-        return WalletDocument(json.dumps(document))
+        # The same text PostgreSQL writes: compact, non-ASCII as is.
+        return WalletDocument(json.dumps(document, ensure_ascii=False, separators=(",", ":")))
 
 
 class FakePurchaseRepository:
@@ -88,14 +138,14 @@ class FakePurchaseRepository:
         self.store = store
 
     def buy(self, user_id: int, item: str, price: int, attempt: UUID) -> PurchaseOutcome:
-        if attempt in self.store.attempts:
-            return PurchaseOutcome(user_exists=True, bought=True)
         user = self.store.users.get(user_id)
+        if attempt in self.store.purchase_attempts:
+            return PurchaseOutcome(user_exists=user is not None, bought=True)
         if user is None or user.balance < price:
             return PurchaseOutcome(user_exists=user is not None, bought=False)
         user.balance -= price
         user.inventory[item] = user.inventory.get(item, 0) + 1
-        self.store.attempts.add(attempt)
+        self.store.purchase_attempts.add(attempt)
         return PurchaseOutcome(user_exists=True, bought=True)
 
 
@@ -106,18 +156,18 @@ class FakeTransferRepository:
     def transfer(
         self, sender_id: int, recipient: str, amount: int, attempt: UUID
     ) -> TransferOutcome:
-        if attempt in self.store.attempts:
-            return TransferOutcome(True, None, moved=True)
         sender = self.store.users.get(sender_id)
         target = self.store.by_name(recipient)
         target_id = None if target is None else target.id
+        if attempt in self.store.transfer_attempts:
+            return TransferOutcome(sender is not None, target_id, moved=True)
         if sender is None or target is None or target is sender or sender.balance < amount:
             return TransferOutcome(sender is not None, target_id, moved=False)
         sender.balance -= amount
         target.balance += amount
         sender.sent[target.id] = sender.sent.get(target.id, 0) + amount
         target.received[sender.id] = target.received.get(sender.id, 0) + amount
-        self.store.attempts.add(attempt)
+        self.store.transfer_attempts.add(attempt)
         return TransferOutcome(True, target.id, moved=True)
 
 
@@ -126,14 +176,22 @@ class FakeIdempotencyRepository:
         self.store = store
 
     def claim(self, key: RequestKey) -> Replay | None:
-        return self.store.keys.get((key.user_id, key.key))
+        now, slot = self.store.now(), (key.user_id, key.key)
+        stored = self.store.keys.get(slot)
+        if stored is not None and stored.created_at >= now - KEY_LIFETIME_SECONDS:
+            assert stored.outcome is not None, "a key is claimed and recorded in one unit"
+            return Replay(stored.fingerprint, stored.outcome)
+        self.store.keys[slot] = FakeKey(key.fingerprint, None, now)  # new, or taken over
+        return None
 
     def record(self, key: RequestKey, outcome: str) -> None:
-        self.store.keys[(key.user_id, key.key)] = Replay(key.fingerprint, outcome)
+        stored = self.store.keys.get((key.user_id, key.key))
+        if stored is not None:
+            stored.outcome = outcome
 
 
 class FakeLoginRepository:
-    """The throttle of domain/logins.py over dictionaries (no expiry of known addresses)."""
+    """The throttle of domain/logins.py over dictionaries."""
 
     def __init__(self, store: FakeStore, policy: LoginPolicy) -> None:
         self.store = store
@@ -168,15 +226,20 @@ class FakeLoginRepository:
 
     def succeeded(self, attempt: LoginAttempt, user_id: int) -> None:
         self.store.login_failures.pop(("pair", attempt.username, attempt.address), None)
-        self.store.known_addresses.add((user_id, attempt.address))
+        self.store.known_addresses[(user_id, attempt.address)] = self.store.now()
 
     def _known(self, attempt: LoginAttempt) -> bool:
         user = self.store.by_name(attempt.username)
-        return user is not None and (user.id, attempt.address) in self.store.known_addresses
+        if user is None:
+            return False
+        last_success = self.store.known_addresses.get((user.id, attempt.address))
+        oldest = self.store.now() - KNOWN_ADDRESS_DAYS * 24 * 3600
+        return last_success is not None and last_success > oldest
 
 
 class FakeUnitOfWork:
-    """Counts commits; can be told to fail the next N units of work transiently."""
+    """Rolled back unless committed, like the real one; counts commits; can be told to fail
+    the next N units of work transiently."""
 
     def __init__(
         self,
@@ -197,11 +260,13 @@ class FakeUnitOfWork:
         self.failures_to_inject = 0
         self.retries: list[str] = []
         self.detached = 0
+        self._undo: dict[str, Any] | None = None
 
     def __enter__(self) -> Self:
         if self.failures_to_inject:
             self.failures_to_inject -= 1
             raise TransientStorageError("deadlock")
+        self._undo = self.store.snapshot()
         return self
 
     def __exit__(
@@ -210,10 +275,15 @@ class FakeUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        return None
+        undo, self._undo = self._undo, None
+        if undo is not None:
+            self.store.restore(undo)
 
     def commit(self) -> None:
+        if self._undo is None:
+            raise RuntimeError("commit() outside of 'with uow:'")
         self.commits += 1
+        self._undo = self.store.snapshot()  # work after a commit is a transaction of its own
 
     def on_retry(self, reason: str) -> None:
         self.retries.append(reason)

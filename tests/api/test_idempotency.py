@@ -8,11 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
-from tests.api.conftest import Login, bearer
-
-
-def coins(client: FlaskClient, user: dict[str, str]) -> int:
-    return client.get("/api/info", headers=bearer(user)).json["coins"]  # type: ignore[index,no-any-return]
+from tests.api.conftest import Login, bearer, coins, error_of
 
 
 def keyed(user: dict[str, str], key: str) -> dict[str, str]:
@@ -113,5 +109,5 @@ class TestRefusals:
         user = login()
         reply = client.get("/api/buy/pen", headers=keyed(user, key))
         assert reply.status_code == 400
-        assert "Idempotency-Key must be 1 to 255 visible ASCII characters" in reply.json["errors"]  # type: ignore[index]
+        assert "Idempotency-Key must be 1 to 255 visible ASCII characters" in error_of(reply)
         assert coins(client, user) == 1000

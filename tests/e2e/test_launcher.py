@@ -16,10 +16,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-import requests
 
 from tests.conftest import shared_tmp_dir
-from tests.e2e.conftest import ROOT, server_env, stop, wait_until_up
+from tests.e2e.conftest import ROOT, fresh, server_env, stop, wait_until_up
+from tests.factories import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -67,17 +67,6 @@ def run_to_exit(data_dir: Path, **env: str) -> subprocess.CompletedProcess[bytes
     return subprocess.run(command, env=environ, cwd=ROOT, capture_output=True, timeout=60)
 
 
-def call(method: str, url: str, token: str | None = None, **kwargs: object) -> requests.Response:
-    """Send one request on a connection that is closed right after (no idle keep-alive).
-
-    gunicorn's graceful stop waits for open connections; an idle one would stall it.
-    """
-    headers = {"Connection": "close"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return requests.request(method, url, headers=headers, timeout=10, **kwargs)  # type: ignore[arg-type]
-
-
 def postmaster_pid(data_dir: Path) -> int | None:
     pid_file = data_dir / "postgres" / "postmaster.pid"
     try:
@@ -87,16 +76,19 @@ def postmaster_pid(data_dir: Path) -> int | None:
 
 
 def wait_all_gone(pids: set[int], timeout: float = 30) -> set[int]:
-    """Return the pids still alive after ``timeout`` seconds (empty: all gone)."""
-    deadline = time.monotonic() + timeout
-    alive = pids
-    while alive and time.monotonic() < deadline:
-        alive = {pid for pid in alive if psutil.pid_exists(pid) and not _zombie(pid)}
-        time.sleep(0.1)
+    """Wait until every pid has exited; return those still alive after ``timeout`` seconds."""
+    alive = set(pids)
+
+    def all_gone() -> bool:
+        alive.difference_update({pid for pid in alive if _gone(pid)})
+        return not alive
+
+    eventually(all_gone, timeout)
     return alive
 
 
-def _zombie(pid: int) -> bool:
+def _gone(pid: int) -> bool:
+    """Exited: no such process any more, or a zombie waiting for its parent to reap it."""
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -117,9 +109,9 @@ class TestEmbeddedMode:
     def test_survives_a_restart_with_its_data_and_tokens(self, data_dir: Path) -> None:
         process, url = serve(data_dir)
         try:
-            reply = call("POST", f"{url}/api/auth", json={"username": "ann", "password": "pw"})
+            reply = fresh("POST", f"{url}/api/auth", json={"username": "ann", "password": "pw"})
             token = reply.json()["token"]
-            assert call("GET", f"{url}/api/buy/cup", token).status_code == 200
+            assert fresh("GET", f"{url}/api/buy/cup", token).status_code == 200
             postmaster = postmaster_pid(data_dir)
         finally:
             assert stop(process) == 0
@@ -129,7 +121,7 @@ class TestEmbeddedMode:
 
         process, url = serve(data_dir)
         try:
-            info = call("GET", f"{url}/api/info", token)
+            info = fresh("GET", f"{url}/api/info", token)
             assert info.status_code == 200
             assert info.json()["coins"] == 980
         finally:

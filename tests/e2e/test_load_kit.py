@@ -76,6 +76,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, prometheus: str) -> Path:
 
 def record(run_dir: Path) -> dict[str, Any]:
     [run] = [json.loads(line) for line in (run_dir / "runs.jsonl").read_text().splitlines()]
+    assert isinstance(run, dict)
     return run
 
 

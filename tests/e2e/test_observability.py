@@ -6,8 +6,7 @@ import json
 import secrets
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -16,18 +15,21 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from shop.launcher import GUNICORN
-from tests.e2e.conftest import DEBUG_TOKEN, ROOT, Server, server_env, stop, wait_until_up
-from tests.factories import random_username
+from tests.e2e.conftest import (
+    DEBUG_TOKEN,
+    ROOT,
+    Server,
+    fresh,
+    server_env,
+    sign_up,
+    stop,
+    wait_until_up,
+)
+from tests.factories import eventually, random_username
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
 DEBUG = {"Authorization": f"Bearer {DEBUG_TOKEN}"}
-
-
-def fresh(method: str, url: str, **kwargs: Any) -> requests.Response:
-    """Send on a new connection, so the kernel may hand it to either worker."""
-    headers = {"Connection": "close", **kwargs.pop("headers", {})}
-    return requests.request(method, url, headers=headers, timeout=30, **kwargs)
 
 
 def samples(server: Server) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -43,19 +45,17 @@ def value(snapshot: dict[Any, float], name: str, **labels: str) -> float:
     return snapshot.get((name, frozenset(labels.items())), 0.0)
 
 
-def sign_up(server: Server, password: str = "pw") -> tuple[str, dict[str, str]]:
-    name = random_username()
-    reply = fresh("POST", f"{server.url}/api/auth", json={"username": name, "password": password})
-    return name, {"Authorization": f"Bearer {reply.json()['token']}"}
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.1)
+def logged_request_ids(server: Server) -> set[str]:
+    """Return the request ids of the access lines in the server's log so far."""
+    found = set()
+    for line in server.log_lines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line still being written
+        if entry.get("event") == "request":
+            found.add(entry.get("request_id"))
+    return found
 
 
 class TestMetrics:
@@ -66,7 +66,7 @@ class TestMetrics:
         }
         assert len(pids) == 2, f"requests did not spread over both workers: {pids}"
 
-        _, auth = sign_up(server)
+        _, auth = sign_up(server.url)
         info = {
             "http_request_method": "GET",
             "http_route": "/api/info",
@@ -80,7 +80,7 @@ class TestMetrics:
             assert after - before == 40
 
     def test_routes_are_templated_and_unknown_paths_fold(self, server: Server) -> None:
-        _, auth = sign_up(server)
+        _, auth = sign_up(server.url)
         fresh("GET", f"{server.url}/api/buy/cup", headers=auth)
         fresh("GET", f"{server.url}/wp-admin/{secrets.token_hex(4)}")
         routes = {dict(labels).get("http_route") for name, labels in samples(server)}
@@ -90,8 +90,8 @@ class TestMetrics:
 
     def test_business_counters_move_by_the_right_amounts(self, server: Server) -> None:
         before = samples(server)
-        bob, _ = sign_up(server)
-        _, alice = sign_up(server)
+        bob, _ = sign_up(server.url)
+        _, alice = sign_up(server.url)
         for item in ("cup", "cup", "pen"):
             fresh("GET", f"{server.url}/api/buy/{item}", headers=alice)
         fresh(
@@ -126,7 +126,7 @@ class TestMetrics:
 
 class TestTraces:
     def test_request_span_honours_traceparent_and_parents_db_spans(self, server: Server) -> None:
-        _, auth = sign_up(server)
+        _, auth = sign_up(server.url)
         trace_id, parent = secrets.token_hex(16), secrets.token_hex(8)
         headers = {**auth, "traceparent": f"00-{trace_id}-{parent}-01"}
         reply = fresh("GET", f"{server.url}/api/info", headers=headers)
@@ -176,17 +176,23 @@ class TestTraces:
         assert names == {"password.hash"}
 
     def test_operational_endpoints_are_not_traced(self, server: Server) -> None:
-        trace_id = secrets.token_hex(16)
-        headers = {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+        """All on one keep-alive connection, so one worker: a traced request sent after them
+        is exported after any span they could have made (one export queue per worker)."""
+        trace_id, marker = secrets.token_hex(16), secrets.token_hex(16)
+        session = requests.Session()
         for path in ("/healthz", "/readyz", "/metrics"):
-            assert "X-Trace-Id" not in fresh("GET", f"{server.url}{path}", headers=headers).headers
-        time.sleep(0.5)
+            headers = {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+            reply = session.get(f"{server.url}{path}", headers=headers, timeout=30)
+            assert "X-Trace-Id" not in reply.headers
+        headers = {"traceparent": f"00-{marker}-{secrets.token_hex(8)}-01"}
+        session.get(f"{server.url}/api/info", headers=headers, timeout=30)
+        assert eventually(lambda: server.receiver.in_trace(marker)), "the marker was not exported"
         assert [s.name for s in server.receiver.in_trace(trace_id) if s.kind == 2] == []
 
 
 class TestLogs:
     def test_every_line_is_json_and_access_lines_carry_trace_ids(self, server: Server) -> None:
-        _, auth = sign_up(server)
+        _, auth = sign_up(server.url)
         trace_id = secrets.token_hex(16)
         headers = {
             **auth,
@@ -218,11 +224,20 @@ class TestLogs:
 
     def test_no_password_or_token_reaches_the_log(self, server: Server) -> None:
         password = "hunter2-" + secrets.token_hex(8)
-        name, auth = sign_up(server, password=password)
-        fresh("POST", f"{server.url}/api/auth", json={"username": name, "password": "x" + password})
-        fresh("GET", f"{server.url}/api/info", headers=auth)
-        fresh("GET", f"{server.url}/api/info", headers={"Authorization": "Bearer " + "e" * 40})
-        time.sleep(0.5)
+        ids = [secrets.token_hex(8) for _ in range(4)]
+        name = random_username()
+        body = {"username": name, "password": password}
+        auth_url, info_url = f"{server.url}/api/auth", f"{server.url}/api/info"
+        reply = fresh("POST", auth_url, json=body, headers={"X-Request-Id": ids[0]})
+        auth = {"Authorization": f"Bearer {reply.json()['token']}"}
+        body = {"username": name, "password": "x" + password}
+        fresh("POST", auth_url, json=body, headers={"X-Request-Id": ids[1]})
+        fresh("GET", info_url, headers={**auth, "X-Request-Id": ids[2]})
+        bad = {"Authorization": "Bearer " + "e" * 40, "X-Request-Id": ids[3]}
+        fresh("GET", info_url, headers=bad)
+        # A request's access line is the last thing it logs: once all four are there, so
+        # is everything they logged.
+        assert eventually(lambda: set(ids) <= logged_request_ids(server)), "access lines missing"
         text = server.log_path.read_text()
         token = auth["Authorization"].removeprefix("Bearer ")
         assert password not in text
@@ -329,7 +344,7 @@ class TestTracePolicy:
     def test_spans_name_the_service_build_worker_and_environment(
         self, policy_server: Server
     ) -> None:
-        _, auth = sign_up(policy_server)
+        auth = sign_up(policy_server.url).headers
         trace_id = secrets.token_hex(16)
         headers = {**auth, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
         fresh("GET", f"{policy_server.url}/api/info", headers=headers)
@@ -344,8 +359,8 @@ class TestTracePolicy:
     def test_a_request_stuck_on_a_lock_and_the_5xx_it_causes_arrive_whole(
         self, policy_server: Server, database_url: str
     ) -> None:
-        buyer, buyer_auth = sign_up(policy_server)
-        _, other_auth = sign_up(policy_server)
+        buyer, buyer_auth = sign_up(policy_server.url)
+        _, other_auth = sign_up(policy_server.url)
         errors_before = kept_count(policy_server, "error")
         replies: dict[str, requests.Response] = {}
 
@@ -384,7 +399,7 @@ class TestTracePolicy:
     def test_fast_successful_requests_stay_home_unless_the_caller_sampled_them(
         self, policy_server: Server
     ) -> None:
-        _, auth = sign_up(policy_server)
+        auth = sign_up(policy_server.url).headers
         fast = []
         for number in range(25):
             headers = dict(auth)

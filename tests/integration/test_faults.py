@@ -36,7 +36,9 @@ class TestConnectionLoss:
         uow = SqlUnitOfWork(scope, UnitPolicy(on_retry=retries.append))
         connection = scope.get().dbapi_connection
         assert connection is not None
-        pid = connection.cursor().execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+        row = connection.cursor().execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        pid = row[0]
         kill_backend(admin_engine, pid)
 
         buy_item(uow, user_id, "cup")

@@ -7,7 +7,6 @@ ledger and reports "already done" instead of applying it again.
 
 from __future__ import annotations
 
-import uuid
 from types import TracebackType
 
 from sqlalchemy.engine import Engine
@@ -16,7 +15,7 @@ from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork, UnitPolicy
 from shop.services.purchases import buy_item
 from shop.services.transfers import send_coins
 from shop.services.unit_of_work import TransientStorageError
-from tests.factories import assert_money_invariants, balances, create_user, sql_uow
+from tests.factories import assert_money_invariants, balances, create_user
 
 
 class CommitThenLoseConnection(SqlUnitOfWork):
@@ -41,33 +40,6 @@ def flaky_uow(engine: Engine, retries: list[str]) -> CommitThenLoseConnection:
     return CommitThenLoseConnection(
         ConnectionScope(engine), UnitPolicy(on_retry=retries.append), release_after_each=True
     )
-
-
-class TestRepositories:
-    def test_a_repeated_purchase_attempt_is_reported_done_and_charged_once(
-        self, engine: Engine
-    ) -> None:
-        user, _ = create_user(engine)
-        attempt = uuid.uuid4()
-        for _ in range(2):
-            with sql_uow(engine) as uow:
-                outcome = uow.purchases.buy(user, "cup", 20, attempt)
-                uow.commit()
-            assert outcome.bought
-        assert balances(engine, [user]) == {user: 980}
-
-    def test_a_repeated_transfer_attempt_is_reported_done_and_moves_coins_once(
-        self, engine: Engine
-    ) -> None:
-        alice, _ = create_user(engine)
-        bob, bob_name = create_user(engine)
-        attempt = uuid.uuid4()
-        for _ in range(2):
-            with sql_uow(engine) as uow:
-                outcome = uow.transfers.transfer(alice, bob_name, 30, attempt)
-                uow.commit()
-            assert outcome.moved
-        assert balances(engine, [alice, bob]) == {alice: 970, bob: 1030}
 
 
 class TestServicesAfterALostCommit:

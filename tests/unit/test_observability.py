@@ -7,7 +7,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import metadata
 
 import pytest
@@ -103,7 +103,7 @@ class SpanList:
     def __init__(self) -> None:
         self.spans: list[RecordedSpan] = []
 
-    def submit(self, spans: list[RecordedSpan]) -> None:
+    def submit(self, spans: Sequence[RecordedSpan]) -> None:
         self.spans.extend(spans)
 
     def server_span(self) -> RecordedSpan:

@@ -25,11 +25,14 @@ print(psycopg.waiting.wait.__name__)
 """
 
 
-@pytest.mark.parametrize(
-    ("script", "ok"), [(PATCH_BEFORE_PSYCOPG, True), (PATCH_AFTER_PSYCOPG, False)]
-)
-def test_guard_refuses_psycopg_imported_before_gevent_patching(script: str, ok: bool) -> None:
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
-    assert (result.returncode == 0) is ok, result.stderr.decode()
-    if not ok:
-        assert b"RuntimeMisconfigured" in result.stderr
+class TestGeventGuard:
+    @pytest.mark.parametrize(
+        ("script", "ok"), [(PATCH_BEFORE_PSYCOPG, True), (PATCH_AFTER_PSYCOPG, False)]
+    )
+    def test_the_guard_refuses_psycopg_imported_before_gevent_patching(
+        self, script: str, ok: bool
+    ) -> None:
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+        assert (result.returncode == 0) is ok, result.stderr.decode()
+        if not ok:
+            assert b"RuntimeMisconfigured" in result.stderr

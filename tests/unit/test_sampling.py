@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -54,7 +56,7 @@ def tracer_for(sampler: TailSampler) -> Tracer:
     return TracerProvider(sampler).get_tracer("test")
 
 
-def remote_parent(trace_id: int, sampled: bool) -> trace.Context:
+def remote_parent(trace_id: int, sampled: bool) -> Context:
     flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
     parent = SpanContext(trace_id, 0xABC, is_remote=True, trace_flags=flags)
     return trace.set_span_in_context(NonRecordingSpan(parent))
@@ -64,7 +66,7 @@ def request(
     tracer: Tracer,
     duration_ms: float = 1,
     status: StatusCode = StatusCode.UNSET,
-    parent: trace.Context | None = None,
+    parent: Context | None = None,
 ) -> RecordedSpan:
     """Play one request: server span, unit of work, a statement, a password hash."""
     root = tracer.start_span("GET /api/info", context=parent, kind=SpanKind.SERVER, start_time=0)
@@ -114,7 +116,7 @@ class TestTracePolicy:
 
 
 class TestTailSampler:
-    def sampler(self, sink: FakeSink, ratio: float = 0.0, **limits: int) -> TailSampler:
+    def sampler(self, sink: FakeSink, ratio: float = 0.0, **limits: Any) -> TailSampler:
         return TailSampler(sink, TracePolicy(slow_ms=50, sample_ratio=ratio), **limits)
 
     def test_a_fast_successful_request_is_dropped_whole(self) -> None:
@@ -365,7 +367,7 @@ class TestThreadedBatchExporter:
         assert exporter.shut_down
 
     def test_drops_and_counts_what_does_not_fit_the_queue(self) -> None:
-        exporter, drops = RecordingExporter(), []
+        exporter, drops = RecordingExporter(), list[int]()
         batcher = ThreadedBatchExporter(
             exporter,
             Resource.create({}),

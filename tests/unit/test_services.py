@@ -77,7 +77,8 @@ class TestAuthenticate:
 
         login = authenticate(uow, RacingHasher(), "alice", "pw")
         assert not login.created
-        assert login.user_id == uow.store.by_name("alice").id  # type: ignore[union-attr]
+        winner = uow.store.by_name("alice")
+        assert winner is not None and login.user_id == winner.id
         with pytest.raises(InvalidCredentials):
             authenticate(uow, RacingHasher(), "alice", "other")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ def env(**overrides: str) -> dict[str, str]:
 
 
 class TestFromEnv:
-    def test_defaults(self) -> None:
+    def test_unset_variables_take_the_documented_defaults(self) -> None:
         settings = Settings.from_env(env())
         assert settings.port == 8080
         assert settings.data_dir == Path(".data")
@@ -51,12 +52,12 @@ class TestFromEnv:
         assert settings.password_hash_memory_kib == 65536
         assert settings.password_hash_nice == 0
 
-    def test_is_frozen(self) -> None:
+    def test_settings_cannot_change_once_read(self) -> None:
         settings = Settings.from_env(env())
-        with pytest.raises(AttributeError):
-            settings.port = 1  # type: ignore[misc]
+        with pytest.raises(FrozenInstanceError):
+            settings.__setattr__("port", 1)
 
-    def test_secret_is_not_in_repr(self) -> None:
+    def test_the_secret_is_not_in_the_repr(self) -> None:
         assert SECRET not in repr(Settings.from_env(env()))
 
     @pytest.mark.parametrize(
