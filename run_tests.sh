@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run every test: lint, types, then pytest with branch coverage of shop/ and observability/.
-# Creates .venv from the lock file on first run and starts a throwaway embedded PostgreSQL (or
-# uses TEST_DATABASE_URL if set); never touches the database the service uses.
+# Run every test: lint, types, then pytest with branch coverage of shop/ and observability/,
+# in parallel (one worker per core) and in random order. Creates .venv from the lock file on
+# first run; each pytest worker starts a throwaway embedded PostgreSQL (or uses a database of
+# its own next to TEST_DATABASE_URL, if set); never touches the database the service uses.
 set -euo pipefail
 cd "$(dirname "$0")"
 
