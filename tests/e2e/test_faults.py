@@ -3,6 +3,8 @@ and kill -9 under load: never a hang, never a 500, nothing lost, nothing applied
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import threading
 import time
@@ -166,6 +168,17 @@ class TestHotRow:
         assert {a.status for a in hot_answers} == {503}
         assert {a.retry_after for a in hot_answers} == {"1"}
         assert max(a.seconds for a in hot_answers) < REQUEST_TIMEOUT + SLACK
+        hot_seconds = sorted(a.seconds for a in hot_answers)
+        report(
+            "hot row",
+            others=len(latencies),
+            others_p50_s=round(latencies[len(latencies) // 2], 4),
+            others_p95_s=round(latencies[int(len(latencies) * 0.95)], 4),
+            others_max_s=round(latencies[-1], 4),
+            hot=len(hot_seconds),
+            hot_p50_s=round(hot_seconds[len(hot_seconds) // 2], 3),
+            hot_max_s=round(hot_seconds[-1], 3),
+        )
 
 
 class TestFrozenDatabase:
@@ -197,6 +210,14 @@ class TestFrozenDatabase:
         assert all(answer.seconds < WAITED_ON_THE_DATABASE for answer in readiness)
         assert eventually(
             lambda: requests.get(f"{fault_server.url}/readyz", timeout=5).status_code == 200, 10
+        )
+        report(
+            "frozen database",
+            info_status=info.status,
+            info_s=round(info.seconds, 3),
+            metrics_s=round(metrics.seconds, 3),
+            readyz_slowest_s=round(max(answer.seconds for answer in readiness), 3),
+            readyz_checks_until_503=len(readiness),
         )
 
 
@@ -261,7 +282,7 @@ class Bank:
 
         assert eventually(served, timeout=30), "a client got no transfer through"
 
-    def check(self, fault: tuple[float, float]) -> None:
+    def check(self, fault: tuple[float, float], scenario: str) -> None:
         began, back = fault
         statuses = Counter(answer.status for answer in self.answers)
         assert set(statuses) <= {200, 503}, statuses
@@ -272,9 +293,18 @@ class Bank:
         assert all(a.retry_after == "1" for a in self.answers if a.status == 503)
         first_ok = min(a.at for a in self.answers if a.status == 200 and a.at > back)
         assert first_ok - back < RECOVERY, f"recovered {first_ok - back:.2f} s after the database"
-        self.check_ledger()
+        ledger = self.check_ledger()
+        report(
+            scenario,
+            statuses=dict(statuses),
+            in_flight_during_the_fault=len(caught),
+            database_down_s=round(back - began, 3),
+            first_success_after_back_s=round(first_ok - back, 3),
+            acknowledged=len(self.done),
+            ledger_rows=ledger,
+        )
 
-    def check_ledger(self) -> None:
+    def check_ledger(self) -> int:
         names = [user.name for user in self.users]
         with self.server.admin.connect() as conn:
             ids = list(
@@ -300,6 +330,16 @@ class Bank:
         assert set(self.done) <= stored, "an acknowledged transfer is not in the database"
         assert len(self.done) == len(set(self.done))
         assert ledger == len(stored), "a transfer was applied twice, or without its key"
+        return int(ledger)
+
+
+def report(scenario: str, **figures: object) -> None:
+    """Append what a fault test saw to the file ``SHOP_FAULT_REPORT`` names, if any: the
+    figures behind the README's failure behaviour (``ammo/RESULTS.md``)."""
+    path = os.environ.get("SHOP_FAULT_REPORT")
+    if path:
+        with open(path, "a") as out:
+            out.write(json.dumps({"scenario": scenario, **figures}) + "\n")
 
 
 class TestDatabaseCrashes:
@@ -307,10 +347,10 @@ class TestDatabaseCrashes:
         self, fault_server: FaultServer
     ) -> None:
         bank = Bank(fault_server, [sign_up(fault_server.url) for _ in range(8)])
-        bank.check(bank.run(fault_server.postgres.restart))
+        bank.check(bank.run(fault_server.postgres.restart), "restart")
 
     def test_a_killed_postmaster_under_load_gives_only_503s_and_loses_nothing(
         self, fault_server: FaultServer
     ) -> None:
         bank = Bank(fault_server, [sign_up(fault_server.url) for _ in range(8)])
-        bank.check(bank.run(fault_server.postgres.kill_and_start))
+        bank.check(bank.run(fault_server.postgres.kill_and_start), "kill -9")
