@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from functools import cache
+from random import getrandbits
 from typing import Any
 
 import structlog
@@ -45,7 +45,8 @@ def _start() -> None:
     req, state = _current()
     state.obs_started = time.perf_counter()
     given = req.headers.get("X-Request-Id", "")
-    state.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    # Not uuid4(): it reads the kernel's random source per request; an id needs no secrecy.
+    state.request_id = given if REQUEST_ID.fullmatch(given) else f"{getrandbits(128):032x}"
     structlog.contextvars.bind_contextvars(request_id=state.request_id)
     state.obs_observed = observed = not req.path.startswith(UNOBSERVED_PREFIXES)
     state.obs_span = None
@@ -53,24 +54,24 @@ def _start() -> None:
         return
     metrics.HTTP_ACTIVE.inc()
     if current_app.extensions["obs_tracing"]:
-        _start_span()
+        _start_span(req, state)
 
 
-def _start_span() -> None:
-    environ = request.environ
-    method = method_of()
-    rule = request.url_rule
+def _start_span(req: Request, state: Any) -> None:
+    environ = req.environ
+    method = method_of(req)
+    rule = req.url_rule
     route = rule.rule if rule is not None else None
-    attributes = server_attributes(environ, method, request.path, route)
+    attributes = server_attributes(environ, method, req.path, route)
     if method == "_OTHER":
-        attributes["http.request.method_original"] = request.method
+        attributes["http.request.method_original"] = req.method
     # Parsing headers costs more than the rest of the span: only when a caller sent some.
-    parent = propagate.extract(request.headers) if _has_propagation(environ) else None
+    parent = propagate.extract(req.headers) if _has_propagation(environ) else None
     span = tracer().start_span(
         span_name(method, route), context=parent, kind=SpanKind.SERVER, attributes=attributes
     )
-    g.obs_span = span
-    g.obs_token = context.attach(trace.set_span_in_context(span))
+    state.obs_span = span
+    state.obs_token = context.attach(trace.set_span_in_context(span))
 
 
 def span_name(method: str, route: str | None) -> str:
@@ -156,8 +157,9 @@ def _finish(response: Response) -> Response:
         span.set_attribute("http.response.status_code", status)
         if status >= 500:
             _mark_failed(span, status)
-        if span.get_span_context().is_valid:
-            response.headers["X-Trace-Id"] = format(span.get_span_context().trace_id, "032x")
+        span_context = span.get_span_context()
+        if span_context.is_valid:
+            response.headers["X-Trace-Id"] = format(span_context.trace_id, "032x")
     access_log.info("request", **fields)
     return response
 
