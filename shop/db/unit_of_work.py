@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Self
 
 import psycopg
-from opentelemetry import context, trace
+from opentelemetry import trace
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -85,6 +85,9 @@ class ConnectionScope:
 class SqlUnitOfWork:
     """One transaction's worth of repositories on the request's connection.
 
+    No span of its own (it cost as much as a statement's): statement spans hang under the
+    request's, and a retry adds a ``db.retry`` event to it.
+
     Reads run as single statements; the first write opens a real transaction, which
     ``commit()`` commits and leaving the block without it rolls back (statements.py).
     Any failure drops the connection from the request, so a retry starts on a fresh one.
@@ -113,12 +116,9 @@ class SqlUnitOfWork:
         return self._policy.retry_attempts
 
     def __enter__(self) -> Self:
-        self._span = self._policy.tracer.start_span("unit_of_work")
-        self._span_token = context.attach(trace.set_span_in_context(self._span))
         try:
             conn = self._connections.get()
         except Exception as error:
-            self._end_span(error)
             if self._policy.on_connection_error is not None and isinstance(error, psycopg.Error):
                 self._policy.on_connection_error()
             _raise_transient(error, unnamed="connection_failure")
@@ -151,13 +151,11 @@ class SqlUnitOfWork:
         except Exception as cleanup_error:
             # The rollback met a dead connection: the server has rolled back already.
             self._connections.discard()
-            self._end_span(exc or cleanup_error)
             if exc is None:
                 raise TransientStorageError("connection_lost") from cleanup_error
         else:
             if exc is not None:
                 self._connections.discard()
-            self._end_span(exc)
         finally:
             if self._release_after_each:
                 self._connections.release()
@@ -169,18 +167,13 @@ class SqlUnitOfWork:
             raise RuntimeError("commit() outside of 'with uow:'")
         self._statements.commit()
 
-    def _end_span(self, error: BaseException | None) -> None:
-        context.detach(self._span_token)
-        if error is not None:
-            self._span.record_exception(error)
-            self._span.set_status(trace.StatusCode.ERROR)
-        self._span.end()
-
     def detach(self) -> None:
         """Return the request's connection to the pool; the next unit takes one again."""
         self._connections.release()
 
     def on_retry(self, reason: str) -> None:
+        # Statement spans show each attempt; the event says why another one was made.
+        trace.get_current_span().add_event("db.retry", {"db.retry.reason": reason})
         if self._policy.on_retry is not None:
             self._policy.on_retry(reason)
 

@@ -160,8 +160,7 @@ class TestTraces:
             while span.parent_span_id in by_id:
                 span = by_id[span.parent_span_id]
                 ancestors.append(span.name)
-            assert ancestors[-1] == "GET /api/info"
-            assert "unit_of_work" in ancestors
+            assert ancestors == ["GET /api/info"]  # statements hang under the request
 
     def test_login_has_a_password_span(self, server: Server) -> None:
         trace_id = secrets.token_hex(16)
@@ -338,7 +337,7 @@ class TestTracePolicy:
         root = assert_whole(spans, "POST /api/auth")
         assert root.duration_ns > 50_000_000
         names = {span.name for span in spans}
-        assert {"password.hash", "unit_of_work"} <= names
+        assert "password.hash" in names
         assert any(is_db_span(span) for span in spans), names
 
     def test_spans_name_the_service_build_worker_and_environment(
@@ -387,13 +386,12 @@ class TestTracePolicy:
         failed = exported_trace(policy_server, refused.headers["X-Trace-Id"])
         root = assert_whole(failed, "GET /api/info")
         assert root.status_code == STATUS_ERROR and root.attributes["error.type"]
-        assert "unit_of_work" in {span.name for span in failed}
+        assert "exception" in root.events
         assert kept_count(policy_server, "error") == errors_before + 1
 
         slow = exported_trace(policy_server, replies["buy"].headers["X-Trace-Id"])
         root = assert_whole(slow, "GET /api/buy/<item>")
         assert root.status_code != STATUS_ERROR and root.duration_ns > 50_000_000
-        assert "unit_of_work" in {span.name for span in slow}
         assert any(is_db_span(span) for span in slow)
 
     def test_fast_successful_requests_stay_home_unless_the_caller_sampled_them(
