@@ -48,14 +48,19 @@ def process_tree(root: int) -> list[int]:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """Sum user+system CPU of ``pids`` (processes that vanished count as 0)."""
+    """Sum the CPU of ``pids`` and of the children they have reaped.
+
+    A process that exits between two readings takes its own CPU with it, but its parent's
+    cumulative children time gains the same amount once it reaps it: counting both keeps a
+    process tree's total when PostgreSQL replaces a backend or gunicorn a worker.
+    """
     ticks = 0
     for pid in pids:
         try:
             fields = _stat_fields(pid)
         except OSError:
             continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
     return ticks / CLOCK_TICKS
 
 
@@ -82,9 +87,8 @@ def box_times(stat: Path = PROC / "stat") -> BoxTimes:
 class CpuMeter:
     """CPU seconds used by named process groups between ``start()`` and ``stop()``.
 
-    A group is a function returning its pids, re-evaluated at both ends, so a worker that
-    was replaced mid-run is counted from its replacement's start (its predecessor's CPU is
-    lost: say so when a run restarts workers).
+    A group is a function returning its pids (a process tree), re-evaluated at both ends; a
+    process of the tree that ended mid-run is counted through its parent (``cpu_seconds``).
     """
 
     def __init__(self, groups: Mapping[str, Callable[[], list[int]]]) -> None:

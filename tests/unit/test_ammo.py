@@ -145,6 +145,16 @@ class TestSummaryDigest:
         assert row.endswith("| ~100 |")  # 200/s x 20 s planned, 3,900 started
 
 
+# Waits for a line, runs a child that burns 0.3 s of CPU and reaps it, says so, then waits.
+SPAWN_BUSY_CHILD = """
+import subprocess, sys
+burn = "import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.3: pass"
+print("ready", flush=True)
+sys.stdin.readline()
+subprocess.run([sys.executable, "-c", burn], check=True)
+print("reaped", flush=True)
+sys.stdin.readline()
+"""
 BUSY_THEN_IDLE = "import time\nt = time.time()\nwhile time.time() - t < 0.3: pass\ntime.sleep(5)"
 
 
@@ -167,6 +177,22 @@ class TestCpu:
             child.kill()
             child.wait()
         assert used["child"] > 0 and {"box_busy", "box_steal"} <= set(used)
+
+    def test_a_tree_keeps_the_cpu_of_a_child_that_ended_mid_run(self) -> None:
+        # A backend or worker replaced during a run: its CPU must not leave the total.
+        with subprocess.Popen(
+            ["python3", "-c", SPAWN_BUSY_CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        ) as parent:
+            assert parent.stdin is not None and parent.stdout is not None
+            assert parent.stdout.readline() == b"ready\n"
+            meter = cpu.CpuMeter({"tree": lambda: cpu.process_tree(parent.pid)})
+            meter.start()
+            parent.stdin.write(b"go\n")
+            parent.stdin.flush()
+            assert parent.stdout.readline() == b"reaped\n"
+            used = meter.stop()
+            parent.kill()
+        assert used["tree"] >= 0.25
 
     def test_cpu_per_request_is_in_microseconds(self) -> None:
         assert cpu.per_request_us({"service": 0.5}, 1000) == {"service": 500.0}
