@@ -4,7 +4,29 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class Point(NamedTuple):
+    rate: float
+    p50: float
+    p99: float
+    achieved: float
+
+
+def points(run: dict[str, Any]) -> list[Point]:
+    """A fixed-rate run is one point; a step-up is one point per held step."""
+    result = run["result"]
+    if "hold_s" not in run:
+        ms = result["latency_ms"]
+        return [Point(run["rate"], ms["p50"], ms["p99"], result["achieved_rate"])]
+    return [
+        Point(
+            int(step), f["latency_ms"]["p50"], f["latency_ms"]["p99"], f["requests"] / run["hold_s"]
+        )
+        for step, f in result["steps"].items()
+        if step.isdigit()
+    ]
 
 
 def plot_runs(runs: list[dict[str, Any]], target: Path) -> Path:
@@ -14,20 +36,20 @@ def plot_runs(runs: list[dict[str, Any]], target: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    series: dict[str, list[Point]] = defaultdict(list)
     for run in runs:
-        series[" ".join(filter(None, [run.get("label"), run["profile"]]))].append(run)
+        kind = "step-up" if "hold_s" in run else ""
+        series[" ".join(filter(None, [run.get("label"), kind, run["profile"]]))] += points(run)
     figure, axis = plt.subplots(figsize=(8, 5))
-    for name, points in sorted(series.items()):
-        points.sort(key=lambda r: r["rate"])
-        rates = [r["rate"] for r in points]
-        for key, style in (("p50", "o-"), ("p99", "s-")):
-            values = [r["result"]["latency_ms"][key] for r in points]
-            axis.plot(rates, values, style, label=f"{name} {key}")
-        for r in points:
+    for name, found in sorted(series.items()):
+        found.sort()
+        rates = [p.rate for p in found]
+        axis.plot(rates, [p.p50 for p in found], "o-", label=f"{name} p50")
+        axis.plot(rates, [p.p99 for p in found], "s-", label=f"{name} p99")
+        for p in found:
             axis.annotate(
-                f"{r['result']['achieved_rate']:.0f}",
-                (r["rate"], r["result"]["latency_ms"]["p99"]),
+                f"{p.achieved:.0f}",
+                (p.rate, p.p99),
                 textcoords="offset points",
                 xytext=(0, 6),
                 fontsize=7,

@@ -114,9 +114,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             print(f"{run['profile']}\n{step_table(run, run['hold_s'])}\n", flush=True)
         else:
             print(table(run) + "\n", flush=True)
-    fixed = [run for run in runs if "hold_s" not in run]
-    if args.plot and fixed:
+    if args.plot and runs:
         from ammo.plot import plot_runs
 
-        print(plot_runs(fixed, Path(args.plot)))
+        print(plot_runs(runs, Path(args.plot)))
     return 0

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from ammo import capacity, cpu, tank, wrkrun
+from ammo import capacity, cpu, plot, tank, wrkrun
 from ammo.commands import parse_rates
 from ammo.k6run import SCRIPTS, K6Run, k6_binary
 from ammo.pgbench import scripts
@@ -197,6 +197,36 @@ class TestCpu:
     def test_cpu_per_request_is_in_microseconds(self) -> None:
         assert cpu.per_request_us({"service": 0.5}, 1000) == {"service": 500.0}
         assert cpu.per_request_us({"service": 0.5}, 0) == {}
+
+
+class TestPlot:
+    FIXED = {
+        "profile": "info-heavy",
+        "rate": 500,
+        "result": {"latency_ms": {"p50": 2.0, "p99": 9.0}, "achieved_rate": 499.0},
+    }
+    STEPS = {
+        "profile": "info-heavy",
+        "hold_s": 10,
+        "result": {
+            "steps": {
+                "200": {"requests": 2000, "latency_ms": {"p50": 1.0, "p99": 5.0}},
+                "400": {"requests": 3500, "latency_ms": {"p50": 30.0, "p99": 900.0}},
+                "ramp": {"requests": 10, "latency_ms": {"p50": 1.0, "p99": 1.0}},
+            }
+        },
+    }
+
+    def test_a_step_up_gives_a_point_per_held_step(self) -> None:
+        assert plot.points(self.STEPS) == [
+            plot.Point(200, 1.0, 5.0, 200.0),
+            plot.Point(400, 30.0, 900.0, 350.0),
+        ]
+        assert plot.points(self.FIXED) == [plot.Point(500, 2.0, 9.0, 499.0)]
+
+    def test_fixed_runs_and_step_ups_plot_to_one_png(self, tmp_path: Path) -> None:
+        target = plot.plot_runs([self.FIXED, self.STEPS], tmp_path / "latency.png")
+        assert target.read_bytes().startswith(b"\x89PNG")
 
 
 class TestRatioTable:
