@@ -38,8 +38,8 @@ def plot_runs(runs: list[dict[str, Any]], target: Path) -> Path:
 
     series: dict[str, list[Point]] = defaultdict(list)
     for run in runs:
-        kind = "step-up" if "hold_s" in run else ""
-        series[" ".join(filter(None, [run.get("label"), kind, run["profile"]]))] += points(run)
+        label = run.get("label") or ("step-up" if "hold_s" in run else "")
+        series[" ".join(filter(None, [label, run["profile"]]))] += points(run)
     figure, axis = plt.subplots(figsize=(8, 5))
     for name, found in sorted(series.items()):
         found.sort()
