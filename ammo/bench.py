@@ -41,7 +41,8 @@ class Bench:
 
     def __init__(self, args: argparse.Namespace, stack: ExitStack) -> None:
         self.args, self.stack = args, stack
-        self.out = Path(args.out) if args.out else default_out(args.command)
+        # Absolute: k6 resolves a relative path (the users file) against its script's folder.
+        self.out = (Path(args.out) if args.out else default_out(args.command)).resolve()
         self.out.mkdir(parents=True, exist_ok=True)
         self.engine: sa.Engine | None = None
         self.database_url: str | None = args.database_url

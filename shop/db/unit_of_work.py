@@ -73,6 +73,21 @@ class ConnectionScope:
         if self._conn is not None:
             self._engine.pool._invalidate(self._conn, error)
 
+    def settle(self) -> None:
+        """After a failed unit whose rollback went through: a connection the server answered
+        (a lock or statement timeout, a serialization failure, a deadlock) is idle and
+        healthy, so it goes back to the pool; any other is dropped.
+
+        Reconnecting instead would cost a backend start and authentication per failure,
+        and under a locked row a lock timeout comes every DB_LOCK_TIMEOUT per waiting request.
+        """
+        conn = self._conn
+        raw = conn.dbapi_connection if conn is not None and conn.is_valid else None
+        if isinstance(raw, psycopg.Connection) and _idle(raw):
+            self.release()
+        else:
+            self.discard()
+
     def discard(self) -> None:
         """Drop a connection whose state is unknown (never back to the pool as it is)."""
         if self._conn is not None:
@@ -90,7 +105,8 @@ class SqlUnitOfWork:
 
     Reads run as single statements; the first write opens a real transaction, which
     ``commit()`` commits and leaving the block without it rolls back (statements.py).
-    Any failure drops the connection from the request, so a retry starts on a fresh one.
+    After a failure the request gives its connection up: back to the pool if the server left
+    it idle, else closed; a retry takes one from the pool again.
     """
 
     users: SqlUserRepository
@@ -155,7 +171,7 @@ class SqlUnitOfWork:
                 raise TransientStorageError("connection_lost") from cleanup_error
         else:
             if exc is not None:
-                self._connections.discard()
+                self._connections.settle()
         finally:
             if self._release_after_each:
                 self._connections.release()
@@ -187,6 +203,10 @@ class SqlUnitOfWork:
                 yield
         except HotRowTimeout:
             raise TransientStorageError("hot_row", retryable=False) from None
+
+
+def _idle(raw: psycopg.Connection[object]) -> bool:
+    return not raw.broken and raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
 
 def _raise_transient(error: BaseException, unnamed: str = "connection_lost") -> None:

@@ -8,7 +8,8 @@ from sqlalchemy.engine import Engine
 
 from shop.db.statements import Sql
 from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork
-from tests.factories import create_user, random_username, sql_uow
+from shop.services.unit_of_work import TransientStorageError
+from tests.factories import create_user, eventually, random_username, sql_uow
 
 SNEAKY_WRITE = Sql(
     "UPDATE users", "UPDATE users SET balance = balance WHERE id = %(id)s", writes=False
@@ -21,6 +22,18 @@ def backend_pid(scope: ConnectionScope) -> int:
     row = connection.cursor().execute("SELECT pg_backend_pid()").fetchone()
     assert row is not None
     return int(row[0])
+
+
+# Opens the transaction (a write), then fails on the server.
+FAILING_WRITE = Sql("SELECT", "SELECT 1 / 0", writes=True)
+
+
+def backend_state(engine: Engine, pid: int) -> str | None:
+    with engine.connect() as conn:
+        state = conn.exec_driver_sql(
+            f"SELECT state FROM pg_stat_activity WHERE pid = {pid}"
+        ).scalar_one_or_none()
+        return None if state is None else str(state)
 
 
 def exists(engine: Engine, username: str) -> bool:
@@ -79,11 +92,24 @@ class TestConnections:
         scope.release()
         assert len(pids) == 1
 
-    def test_a_failed_unit_gives_its_connection_up(self, engine: Engine) -> None:
+    def test_a_statement_the_server_refused_leaves_a_healthy_connection_in_the_pool(
+        self, engine: Engine, admin_engine: Engine
+    ) -> None:
         scope = ConnectionScope(engine)
-        with pytest.raises(ZeroDivisionError), SqlUnitOfWork(scope):
+        with pytest.raises(psycopg.errors.DivisionByZero), SqlUnitOfWork(scope) as uow:
             before = backend_pid(scope)
-            _ = 1 / 0
+            uow.users._db.run(FAILING_WRITE, {})
+        assert scope._conn is None  # given up by the request...
+        assert backend_state(admin_engine, before) == "idle"  # ...not closed: idle in the pool
+
+    def test_a_broken_connection_is_dropped(self, engine: Engine, admin_engine: Engine) -> None:
+        scope = ConnectionScope(engine)
+        with pytest.raises(TransientStorageError), SqlUnitOfWork(scope) as uow:
+            before = backend_pid(scope)
+            with admin_engine.connect() as admin:
+                admin.exec_driver_sql(f"SELECT pg_terminate_backend({before})")
+            assert eventually(lambda: backend_state(admin_engine, before) is None)
+            uow.users._db.run(FAILING_WRITE, {})
         after = backend_pid(scope)
         scope.release()
         assert before != after

@@ -6,18 +6,21 @@ script's options without sending a request); the full loop runs in tests/e2e/tes
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
 import re
 import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ammo import capacity, cpu, plot, tank, wrkrun
+from ammo.bench import Bench
 from ammo.commands import parse_rates
 from ammo.k6run import SCRIPTS, K6Run, k6_binary
 from ammo.pgbench import scripts
@@ -197,6 +200,18 @@ class TestCpu:
     def test_cpu_per_request_is_in_microseconds(self) -> None:
         assert cpu.per_request_us({"service": 0.5}, 1000) == {"service": 500.0}
         assert cpu.per_request_us({"service": 0.5}, 0) == {}
+
+
+def test_a_relative_out_directory_is_made_absolute_for_k6(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(
+        out="results/here", command="run", database_url=None, jwt_secret=None, url="http://x"
+    )
+    with ExitStack() as stack:
+        bench = Bench(args, stack)
+    assert bench.out == tmp_path / "results" / "here" and bench.out.is_dir()
 
 
 class TestPlot:
