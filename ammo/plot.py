@@ -38,8 +38,8 @@ def plot_runs(runs: list[dict[str, Any]], target: Path) -> Path:
 
     series: dict[str, list[Point]] = defaultdict(list)
     for run in runs:
-        label = run.get("label") or ("step-up" if "hold_s" in run else "")
-        series[" ".join(filter(None, [label, run["profile"]]))] += points(run)
+        # A step-up's profile reads "step-up <profile>" already.
+        series[" ".join(filter(None, [run.get("label"), run["profile"]]))] += points(run)
     figure, axis = plt.subplots(figsize=(8, 5))
     for name, found in sorted(series.items()):
         found.sort()

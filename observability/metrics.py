@@ -108,7 +108,8 @@ DB_RETRIES = Counter(
 )
 UNAVAILABLE = Counter(
     "shop_unavailable_responses",
-    "Requests answered 503 because the database could not serve them in time, by cause.",
+    "Requests answered 503 because the database could not serve them in time or the worker"
+    " was full (reason overloaded), by cause.",
     ["reason"],
 )
 LOGIN_THROTTLED = Counter(

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 import observability.http
 from observability import metrics
+from shop.api.deadlines import Overloaded
 from shop.deadlines import DeadlineExceeded
 from shop.domain import errors as domain
 from shop.services.unit_of_work import TransientStorageError
@@ -28,6 +29,7 @@ STATUS_BY_ERROR: dict[type[domain.ShopError], int] = {
     domain.LoginThrottled: 429,
 }
 UNAVAILABLE = "database temporarily unavailable, retry shortly"
+OVERLOADED = "server busy, retry shortly"
 
 
 def status_of(error: domain.ShopError) -> int:
@@ -79,9 +81,14 @@ def _deadline(error: DeadlineExceeded) -> tuple[Response, int]:
     return _service_unavailable("deadline")
 
 
-def _service_unavailable(reason: str) -> tuple[Response, int]:
+def _overloaded(error: Overloaded) -> tuple[Response, int]:
+    # Not logged: under overload a line per refusal would cost the CPU that is short.
+    return _service_unavailable("overloaded", OVERLOADED)
+
+
+def _service_unavailable(reason: str, message: str = UNAVAILABLE) -> tuple[Response, int]:
     metrics.record_unavailable(reason)
-    response, status = error_response(UNAVAILABLE, 503)
+    response, status = error_response(message, 503)
     return retry_after(response, 1), status
 
 
@@ -97,4 +104,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(TransientStorageError, _unavailable)
     app.register_error_handler(DeadlineExceeded, _deadline)
+    app.register_error_handler(Overloaded, _overloaded)
     app.register_error_handler(Exception, _unexpected)

@@ -73,6 +73,34 @@ class TestErrorShape:
         assert reply.json == {"errors": "too many logins in progress, retry shortly"}
 
 
+class TestInFlightLimit:
+    def test_an_api_request_past_the_limit_is_503_at_once_and_ops_endpoints_still_answer(
+        self, settings: Settings
+    ) -> None:
+        shed = "shop_unavailable_responses_total"
+        before = REGISTRY.get_sample_value(shed, {"reason": "overloaded"}) or 0
+        seen: dict[str, tuple[int, str | None]] = {}
+        with own_app(replace(settings, max_in_flight=1)) as app:
+
+            @app.get("/api/holding")
+            def holding() -> dict[str, str]:
+                # This request is the one in flight; others arrive meanwhile.
+                inner = app.test_client()
+                for path in ("/api/info", "/healthz", "/readyz"):
+                    reply = inner.get(path)
+                    seen[path] = (reply.status_code, reply.headers.get("Retry-After"))
+                seen["body"] = (0, error_of(inner.get("/api/info")))
+                return {}
+
+            assert app.test_client().get("/api/holding").status_code == 200
+            after_it = app.test_client().get("/api/info")  # served again: 401, no token
+        assert seen["/api/info"] == (503, "1")
+        assert seen["body"] == (0, "server busy, retry shortly")
+        assert seen["/healthz"][0] == 200 and seen["/readyz"][0] == 200
+        assert after_it.status_code == 401
+        assert REGISTRY.get_sample_value(shed, {"reason": "overloaded"}) == before + 2
+
+
 class FullHashQueue:
     """A hasher whose queue is always full: the real one's refusal, without the storm
     (tests/unit/test_passwords.py shows the real queue refusing)."""

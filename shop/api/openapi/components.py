@@ -28,7 +28,10 @@ FAILURES = {
     500: ("InternalServerError", "Unexpected fault; the body never carries internals."),
     501: ("NotImplemented", "CPU profiles need the worker's main thread (not under gunicorn?)."),
     502: ("BadGateway", "The worker a /debug call was forwarded to did not answer."),
-    503: ("ServiceUnavailable", "Database unavailable or request deadline passed; retry later."),
+    503: (
+        "ServiceUnavailable",
+        "Database unavailable, request deadline passed or server busy; retry later.",
+    ),
 }
 RETRY_LATER = frozenset({429, 503})
 
