@@ -7,10 +7,15 @@ one of ``per_key`` slots for each user they will lock; the rest wait here, holdi
 connection, until a slot frees or their deadline passes. Slots are handed over in arrival
 order: with a plain semaphore a stream of newcomers (a password-guessing storm) could keep
 overtaking one waiting request, the account's owner, until its budget ran out.
+
+A waiter gives up a little before its deadline, at a random point of the budget's last fifth:
+clients whose requests all wait out one budget come back together, and a worker then served
+every one of them in a single burst each time, which delayed everyone else's requests.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import deque
@@ -82,7 +87,7 @@ class HotRows:
             for key in sorted(set(keys)):
                 slots = self._join(key)
                 try:
-                    acquired = slots.acquire(_seconds_until(deadline))
+                    acquired = slots.acquire(_give_up_after(deadline))
                 except BaseException:  # interrupted while waiting
                     self._leave(key)
                     raise
@@ -114,5 +119,12 @@ class HotRows:
         return len(self._slots)
 
 
-def _seconds_until(deadline: float | None) -> float | None:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
+# Waiters give up between 80% and 100% of the time left (see the module's docstring).
+GIVE_UP_SPREAD = 0.2
+
+
+def _give_up_after(deadline: float | None) -> float | None:
+    if deadline is None:
+        return None
+    left = max(0.0, deadline - time.monotonic())
+    return left * (1 - GIVE_UP_SPREAD * random.random())  # noqa: S311 (jitter, not a secret)

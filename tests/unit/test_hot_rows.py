@@ -21,8 +21,30 @@ class TestHotRows:
             started = time.monotonic()
             with pytest.raises(HotRowTimeout), rows.hold(["user:1"], soon(0.05)):
                 pass
-            assert 0.04 < time.monotonic() - started < 0.5
+            assert 0.8 * 0.05 <= time.monotonic() - started + 0.001 < 0.5
         assert len(rows) == 0
+
+    def test_waiters_with_one_deadline_give_up_at_spread_times_within_its_last_fifth(
+        self,
+    ) -> None:
+        rows = HotRows(per_key=1)
+        deadline = soon(0.5)
+        gave_up: list[float] = []
+
+        def wait_it_out() -> None:
+            with pytest.raises(HotRowTimeout), rows.hold(["user:1"], deadline):
+                pass
+            gave_up.append(deadline - time.monotonic())
+
+        with rows.hold(["user:1"], None):
+            waiters = [threading.Thread(target=wait_it_out) for _ in range(8)]
+            for waiter in waiters:
+                waiter.start()
+            for waiter in waiters:
+                waiter.join(5)
+        assert len(gave_up) == 8
+        assert all(-0.05 < early <= 0.2 * 0.5 for early in gave_up)  # the last fifth
+        assert max(gave_up) - min(gave_up) > 0.01  # not all at once
 
     def test_other_keys_are_not_held_up(self) -> None:
         rows = HotRows(per_key=1)
