@@ -27,14 +27,14 @@ class ShopFlask(Flask):
     in_flight = 0  # API requests this worker is serving (one event loop: no lock needed)
 
     def dispatch_request(self) -> ResponseReturnValue:
-        if not request.path.startswith("/api/"):
-            with deadlines.within(self.request_timeout):
-                return super().dispatch_request()
-        if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
-            raise Overloaded(f"{self.in_flight} requests in flight")
-        self.in_flight += 1
+        counted = request.path.startswith("/api/")
+        if counted:
+            if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
+                raise Overloaded(f"{self.in_flight} requests in flight")
+            self.in_flight += 1
         try:
             with deadlines.within(self.request_timeout):
                 return super().dispatch_request()
         finally:
-            self.in_flight -= 1
+            if counted:
+                self.in_flight -= 1
