@@ -45,6 +45,14 @@ def target(bench: Bench, args: argparse.Namespace, **options: Any) -> LocalServi
     return bench.start_service(tracing=not args.no_tracing, workers=args.workers, **options)
 
 
+def url_of(args: argparse.Namespace, service: LocalService | None) -> str:
+    """The service to drive: --url, else the one ``target`` started."""
+    if args.url:
+        return str(args.url)
+    assert service is not None, "target() starts a service when --url is not given"
+    return service.url
+
+
 def profile_run(
     bench: Bench,
     url: str,
@@ -80,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         bench = Bench(args, stack)
         service = target(bench, args)
-        url = args.url or service.url  # type: ignore[union-attr]
+        url = url_of(args, service)
         users = bench.users_file(url, args.users)
         for rate in parse_rates(args.rates):
             profile_run(bench, url, users, rate, args, service)
@@ -100,7 +108,7 @@ def cmd_stepup(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         bench = Bench(args, stack)
         service = target(bench, args)
-        url = args.url or service.url  # type: ignore[union-attr]
+        url = url_of(args, service)
         users = bench.users_file(url, args.users)
         variables = {
             "BASE_URL": url,

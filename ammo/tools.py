@@ -11,7 +11,7 @@ from typing import Any
 
 from ammo import seed
 from ammo.bench import Bench
-from ammo.commands import groups, seconds, target
+from ammo.commands import groups, seconds, target, url_of
 from ammo.report import step_table, table
 
 
@@ -23,7 +23,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         ids = seed.seed_users(bench.engine, max(args.peers + 1, 1001), bench.settings())
         heavy = seed.seed_heavy_history(bench.engine, ids, args.transfers, args.peers)
         service = target(bench, args, source=Path(args.source).resolve())
-        url = args.url or service.url  # type: ignore[union-attr]
+        url = url_of(args, service)
         fresh = max(ids)
         rows: dict[str, dict[str, Any]] = {}
         for label, user_id, name in (

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -126,6 +127,14 @@ def server(
         OTEL_BSP_SCHEDULE_DELAY="100",
         PROMETHEUS_MULTIPROC_DIR=str(workdir / "metrics"),
     )
+    with running_server(env, workdir, receiver) as running:
+        yield running
+
+
+@contextmanager
+def running_server(env: dict[str, str], workdir: Path, receiver: OtlpReceiver) -> Iterator[Server]:
+    """Run gunicorn with ``env`` (logs to ``workdir/server.log``) until the block ends; then
+    stop it and ``receiver``."""
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(GUNICORN, env=env, cwd=ROOT, stdout=log, stderr=log)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -14,16 +13,13 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from shop.launcher import GUNICORN
 from tests.e2e.conftest import (
     DEBUG_TOKEN,
-    ROOT,
     Server,
     fresh,
+    running_server,
     server_env,
     sign_up,
-    stop,
-    wait_until_up,
 )
 from tests.factories import eventually, random_username
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
@@ -283,16 +279,8 @@ def policy_server(
         PASSWORD_HASH_TIME_COST="12",
         PASSWORD_HASH_MEMORY_KIB=str(19 * 1024),
     )
-    log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(GUNICORN, env=env, cwd=ROOT, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{env['PORT']}"
-    try:
-        wait_until_up(url, process)
-        yield Server(url, process, log_path, receiver)
-    finally:
-        stop(process)
-        receiver.stop()
+    with running_server(env, workdir, receiver) as running:
+        yield running
 
 
 def exported_trace(server: Server, trace_id: str) -> list[ReceivedSpan]:
