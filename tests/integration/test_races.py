@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from sqlalchemy.engine import Engine
 
 from shop.db.engine import create_db_engine
@@ -25,6 +28,30 @@ from tests.factories import (
 )
 
 THREADS = 16
+
+
+@pytest.fixture(scope="module")
+def race_settings(settings: Settings) -> Settings:
+    """The service's settings, with lock waits longer than PostgreSQL's deadlock_timeout (1 s).
+
+    These tests are about money and lock order, not timeouts. With the service's 0.5 s
+    lock_timeout a deadlock would surface as a lock timeout, and a busy CI box turned
+    16 threads queueing on four rows into lock-timeout retries.
+    """
+    return dataclasses.replace(
+        settings,
+        db_lock_timeout=10,
+        db_statement_timeout=20,
+        request_timeout=30,
+        db_pool_size=30,
+    )
+
+
+@pytest.fixture(scope="module")
+def engine(race_settings: Settings) -> Iterator[Engine]:
+    db_engine = create_db_engine(race_settings)
+    yield db_engine
+    db_engine.dispose()
 
 
 def outcome(fn: Any, *args: Any) -> str:
@@ -64,7 +91,7 @@ class TestRaces:
         """Opposite transfers (A->B while B->A) must not deadlock: locks go in id order.
 
         No retry may be needed either: a deadlock costs PostgreSQL's deadlock_timeout
-        (1 s) before a retry could hide it.
+        (1 s) before a retry could hide it, and it would show here as "deadlock".
         """
         users = [create_user(engine) for _ in range(4)]
         rng = random.Random(7)  # noqa: S311 - test data, not security
@@ -120,10 +147,10 @@ class TestConcurrentDuplicates:
         assert balances(engine, [alice, bob]) == {alice: 930, bob: 1070}
 
     def test_duplicates_of_one_keyed_purchase_charge_once_across_engines(
-        self, engine: Engine, settings: Settings
+        self, engine: Engine, race_settings: Settings
     ) -> None:
         """Two engines stand for two workers (or two replicas) sharing the database."""
-        other = create_db_engine(settings)
+        other = create_db_engine(race_settings)
         try:
             user, _ = create_user(engine)
             key = random_username("key")
