@@ -155,7 +155,9 @@ class TestCpuSampler:
         )
         assert total > 0.3e9
         assert mine / total > 0.8, flamegraph.text(profile)
-        assert profile.total(0) >= 30  # samples
+        # 100 ticks of CPU time; the kernel delivers fewer when the box is oversubscribed
+        # (24 beside three CPU hogs), but each carries the CPU time since the last.
+        assert profile.total(0) >= 10
 
     def test_other_threads_cpu_is_counted_apart(self) -> None:
         stop = threading.Event()
