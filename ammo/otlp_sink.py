@@ -7,7 +7,9 @@ part on the same box (and costs a little CPU, as Tempo would).
 from __future__ import annotations
 
 import argparse
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 class Sink(BaseHTTPRequestHandler):
@@ -26,11 +28,21 @@ class Sink(BaseHTTPRequestHandler):
         pass
 
 
+class SinkServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A service that stops drops its keep-alive connection: not worth a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    ThreadingHTTPServer(("127.0.0.1", args.port), Sink).serve_forever()
+    SinkServer(("127.0.0.1", args.port), Sink).serve_forever()
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 // the summary has the latency, failures and iterations of each step.
 //   k6 run -e USERS_FILE=users.json -e STEPS=200:1600:200 -e HOLD=20s ammo/k6/step-up.js
 import exec from 'k6/execution';
-import { mixer, sloThresholds } from './lib.js';
+import { mixer, sloThresholds, vus } from './lib.js';
 
 const MIX = __ENV.MIX || 'info-heavy';
 const [start, stop, increment] = (__ENV.STEPS || '100:1000:100').split(':').map(Number);
@@ -45,8 +45,7 @@ export const options = {
         { target: rate, duration: `${HOLD_S}s` },
       ]),
       gracefulStop: '10s',
-      preAllocatedVUs: Number(__ENV.PRE_VUS || Math.max(20, Math.ceil(maxRate / 20))),
-      maxVUs: Number(__ENV.MAX_VUS || Math.max(200, Math.ceil(maxRate / 2))),
+      ...vus(maxRate),
     },
   },
   // A step-up is meant to cross the SLO: its thresholds report, the steps tell where.

@@ -288,6 +288,9 @@ class TestK6Scripts:
         assert thresholds["http_req_duration"] == ["p(99)<=50"]
         assert thresholds["http_req_failed"] == ["rate<=0.0001"]
         assert thresholds["dropped_iterations"] == ["count==0"]
+        # A drop must mean MAX_VUS in flight, not a VU still starting (k6 drops, then starts one).
+        expected_vus = 200 if script == "step-up.js" else 250  # rate / 2, at least 200
+        assert scenario["preAllocatedVUs"] == scenario["maxVUs"] == expected_vus
         if script == "step-up.js":
             assert [s["target"] for s in scenario["stages"]] == [100, 100, 200, 200, 300, 300]
         else:
