@@ -29,8 +29,6 @@ class Sink(BaseHTTPRequestHandler):
 
 
 class SinkServer(ThreadingHTTPServer):
-    daemon_threads = True
-
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A service that stops drops its keep-alive connection: not worth a traceback.
         if isinstance(sys.exc_info()[1], ConnectionError):
