@@ -3,6 +3,7 @@
 python -m ammo run --profile info-heavy --rates 500,1000 --duration 60   # fixed open-model rates
 python -m ammo stepup --profile write-heavy --steps 200:2000:200 --hold 20
 python -m ammo capacity --profile info-heavy --variant untraced --variant traced
+python -m ammo overload --profile info-heavy    # knee, then 1.5x, 2x, 3x; service and k6 pinned
 python -m ammo ratio --rate 300 --rounds 3      # CPU/request: bare Flask, untraced, traced
 python -m ammo history                          # /api/info: 10,000-transfer user vs a fresh one
 python -m ammo pgbench                          # the same SQL straight into PostgreSQL
@@ -19,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ammo import commands, faults, tools
 from ammo.bench import DATA_DIR
 from ammo.k6run import SCRIPTS
+from ammo.overload import cmd_overload
 from ammo.ratio import cmd_ratio
 from ammo.tank import AMMO, mixes
 
@@ -50,6 +53,8 @@ def common(parser: argparse.ArgumentParser) -> None:
         help="extra environment for the services the kit starts (repeatable)",
     )
     add("--label", default="", help="free text stored with each run")
+    add("--service-cpus", help="pin the service and its PostgreSQL to these CPUs (e.g. 0)")
+    add("--k6-cpus", help="pin k6, the trace sink and the kit itself to these CPUs (e.g. 1)")
 
 
 def load(parser: argparse.ArgumentParser, users: int = 100_000) -> None:
@@ -81,6 +86,32 @@ def parser() -> argparse.ArgumentParser:
     cap.add_argument("--high", type=float, default=2000)
     cap.add_argument("--resolution", type=float, default=25)
     cap.add_argument("--p99-ms", type=float, default=50)
+    over = sub.add_parser("overload", help="capacity by stepping up, then 1.5x, 2x, 3x of it")
+    over.add_argument("--start", type=float, default=100, help="first rate of the climb")
+    over.add_argument("--step", type=float, default=100, help="req/s added per climb step")
+    over.add_argument("--ceiling", type=float, default=3000, help="highest rate climbed to")
+    over.add_argument("--resolution", type=float, default=25)
+    over.add_argument("--p99-ms", type=float, default=50)
+    over.add_argument("--retries", type=int, default=1, help="more tries of a missed rate")
+    over.add_argument(
+        "--source", type=Path, help="a checkout of the service to measure (another build)"
+    )
+    over.add_argument(
+        "--capture", action="store_true", help="also time each request on the wire (tcpdump)"
+    )
+    over.add_argument(
+        "--vu-seconds",
+        type=float,
+        default=0.15,
+        help="k6 VUs per req/s offered (default 0.15: 315 VUs at 2,100 req/s)",
+    )
+    over.add_argument("--capacity", type=float, help="skip the climb: the capacity (req/s)")
+    over.add_argument(
+        "--multiples",
+        type=lambda text: [float(x) for x in text.split(",")],
+        default=[1.5, 2.0, 3.0],
+        help="offered load as multiples of the capacity (default 1.5,2,3)",
+    )
     ratio = sub.add_parser("ratio", help="CPU per /api/info request of one worker, per build")
     ratio.add_argument("--rate", type=float, default=300)
     ratio.add_argument("--rounds", type=int, default=3)
@@ -107,9 +138,10 @@ def parser() -> argparse.ArgumentParser:
     hot = sub.add_parser("hot-row", help="others' latency while one user's row is locked")
     hot.add_argument("--rate", type=float, default=300)
     brute = sub.add_parser("brute-force", help="password guesses checked per second")
-    for command in (run, step, cap, ratio, history, hot, brute):
+    for command in (run, step, cap, over, ratio, history, hot, brute):
         common(command)
-        load(command, users=1_000 if command in (ratio, history, hot) else 100_000)
+        load(command, users=1_000 if command in (over, ratio, history, hot) else 100_000)
+    over.set_defaults(duration=20, warmup=5)
     ratio.set_defaults(duration=30, warmup=10)
     history.set_defaults(duration=30)
     hot.set_defaults(duration=20, warmup=5)
@@ -137,6 +169,7 @@ def parser() -> argparse.ArgumentParser:
         "run": commands.cmd_run,
         "stepup": commands.cmd_stepup,
         "capacity": commands.cmd_capacity,
+        "overload": cmd_overload,
         "ratio": cmd_ratio,
         "seed": commands.cmd_seed,
         "history": tools.cmd_history,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import secrets
 import time
 from contextlib import ExitStack
@@ -18,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ammo import k6run, seed
+from ammo import k6run, pinning, seed
 from ammo.cpu import CpuMeter, per_request_us, postmaster_pid, process_tree
 from ammo.invariants import check_money
 from ammo.report import digest
@@ -47,6 +48,9 @@ class Bench:
         self.engine: sa.Engine | None = None
         self.database_url: str | None = args.database_url
         self.jwt_secret: str | None = args.jwt_secret
+        self.service_cpus = pinning.parse_cpus(getattr(args, "service_cpus", None))
+        self.k6_cpus = pinning.parse_cpus(getattr(args, "k6_cpus", None))
+        pinning.pin([os.getpid()], self.k6_cpus)  # the kit's own work stays off the service
         if args.url and not args.database_url:
             return  # a running service we only reach over HTTP
         if not self.database_url:
@@ -54,6 +58,8 @@ class Bench:
             database = EmbeddedPostgres(data_dir)
             self.database_url = database.start()
             stack.callback(database.stop)
+            # Backends fork from the postmaster later and inherit its CPUs.
+            pinning.pin(self.postgres_pids(), self.service_cpus)
             self.jwt_secret = self.jwt_secret or embedded_jwt_secret(data_dir)
         elif not args.url and not self.jwt_secret:
             self.jwt_secret = secrets.token_hex(32)  # for the service the kit starts
@@ -96,6 +102,8 @@ class Bench:
             settings.jwt_secret,
             self.out / f"{label}.log",
             extra_env=extra_env,
+            cpus=self.service_cpus,
+            sink_cpus=self.k6_cpus,
             **options,
         ).start()
         (stack or self.stack).callback(service.stop)
@@ -129,6 +137,7 @@ class Bench:
             testid=f"{self.out.name}-{name}",
             prometheus_url=self.args.prometheus,
             native_histograms=self.native_histograms,
+            cpus=self.k6_cpus,
         )
         return k6run.run(run, self.out / "k6.log")
 

@@ -66,3 +66,42 @@ def plot_runs(runs: list[dict[str, Any]], target: Path) -> Path:
     figure.savefig(target, dpi=110)
     plt.close(figure)
     return target
+
+
+def plot_overload(capacity: float, rows: list[dict[str, Any]], target: Path) -> Path:
+    """Write a PNG of goodput and latency against the offered rate of an overload session."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(rows, key=lambda row: row["offered"])
+    offered = [row["offered"] for row in rows]
+    figure, (rates, latency) = plt.subplots(1, 2, figsize=(11, 4.5))
+    rates.plot(offered, [row["goodput"] for row in rows], "o-", label="200s per second")
+    rates.plot(offered, [row["refused_per_s"] for row in rows], "x-", label="503s per second")
+    rates.axhline(capacity, color="grey", linestyle="--", label=f"capacity {capacity:g}")
+    rates.axhline(0.9 * capacity, color="red", linestyle=":", label="90% of capacity")
+    rates.set_xlabel("offered req/s (k6 open model)")
+    rates.set_ylabel("answers per second")
+    for name, key, marker in (
+        ("p99 of 200s (client)", "p99_200_ms", "o-"),
+        ("p99 of 200s (service log)", "server_p99_200_ms", "s--"),
+        ("p99 of 503s (client)", "p99_503_ms", "x-"),
+    ):
+        found = [(row["offered"], row[key]) for row in rows if row.get(key)]
+        if found:
+            latency.plot(*zip(*found, strict=True), marker[0] + marker[1:], label=name)
+    latency.axhline(100, color="red", linestyle=":", label="100 ms (served)")
+    latency.axhline(20, color="orange", linestyle=":", label="20 ms (refused)")
+    latency.set_yscale("log")
+    latency.set_xlabel("offered req/s (k6 open model)")
+    latency.set_ylabel("ms (log scale)")
+    for axis in (rates, latency):
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, dpi=110)
+    plt.close(figure)
+    return target

@@ -53,7 +53,7 @@ def crossed_thresholds(metrics: dict[str, Any]) -> list[str]:
 
 
 def digest(summary: dict[str, Any], duration_s: float | None = None) -> dict[str, Any]:
-    """Return requests, rates, latency, failures and drops, overall, per op and per step."""
+    """Return requests, rates, latency, failures and drops: overall, per op, step and status."""
     metrics = summary["metrics"]
     reqs = metrics.get("http_reqs", {})
     checks = metrics.get("checks", {})
@@ -69,6 +69,7 @@ def digest(summary: dict[str, Any], duration_s: float | None = None) -> dict[str
         "thresholds_crossed": crossed_thresholds(metrics),
         "ops": {op: _slice(metrics, "op", op) for op in tagged_values(metrics, "op")},
         "steps": {s: _slice(metrics, "step", s) for s in tagged_values(metrics, "step")},
+        "statuses": {s: _slice(metrics, "status", s) for s in tagged_values(metrics, "status")},
     }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import requests
 
+from ammo import pinning
 from ammo.cpu import process_tree
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +44,10 @@ class LocalService:
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     source: Path = ROOT
+    # CPUs for the server's processes and for the trace sink (a Tempo stand-in, which in
+    # production runs elsewhere): see ammo/pinning.py. None: not pinned.
+    cpus: frozenset[int] | None = None
+    sink_cpus: frozenset[int] | None = None
     _server: subprocess.Popen[bytes] | None = None
     _sink: subprocess.Popen[bytes] | None = None
 
@@ -82,19 +87,27 @@ class LocalService:
         if not self.bare:
             return [sys.executable, "-m", "shop", "serve"]
         conf = str(self.source / "shop" / "gunicorn_conf.py")
-        return [sys.executable, "-m", "gunicorn", "-c", conf, "ammo.bare_app:app"]
+        # gunicorn's own gevent worker: the floor is the framework, without the shop's worker.
+        return [sys.executable, "-m", "gunicorn", "-c", conf, "-k", "gevent", "ammo.bare_app:app"]
 
     def start(self) -> LocalService:
         env = self.environment()
         if self.tracing:
             sink_port = free_port()
             sink = [sys.executable, "-m", "ammo.otlp_sink", "--port", str(sink_port)]
-            self._sink = subprocess.Popen(sink, env=env, cwd=ROOT)
+            self._sink = subprocess.Popen(
+                sink, env=env, cwd=ROOT, preexec_fn=pinning.before_exec(self.sink_cpus)
+            )
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink_port}"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             self._server = subprocess.Popen(
-                self.command(), env=env, cwd=self.source, stdout=log, stderr=log
+                self.command(),
+                env=env,
+                cwd=self.source,
+                stdout=log,
+                stderr=log,
+                preexec_fn=pinning.before_exec(self.cpus),
             )
         try:
             self._wait_ready()

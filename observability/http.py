@@ -17,6 +17,10 @@ from observability import metrics
 from observability.spans import exception_type
 from observability.tracing import tracer
 
+# The server (shop/server/worker.py) puts the ``time.monotonic()`` instant the request
+# reached the host under this WSGI environ key; without it a request starts when the app
+# sees it.
+ARRIVED = "shop.arrived"
 # Operational endpoints stay out of RED metrics and traces.
 UNOBSERVED_PREFIXES = ("/metrics", "/healthz", "/readyz", "/debug")
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -31,7 +35,11 @@ def route_of(req: Request | None = None) -> str:
 
 
 def method_of(req: Request | None = None) -> str:
-    method = (req or request).method
+    return method_label((req or request).method)
+
+
+def method_label(method: str) -> str:
+    """Return the method as the metrics label it: known ones as they are, else ``_OTHER``."""
     return method if method in KNOWN_METHODS else "_OTHER"
 
 
@@ -43,7 +51,8 @@ def _current() -> tuple[Request, Any]:
 
 def _start() -> None:
     req, state = _current()
-    state.obs_started = time.perf_counter()
+    now = time.monotonic()
+    state.obs_started = req.environ.get(ARRIVED, now)
     given = req.headers.get("X-Request-Id", "")
     # Not uuid4(): it reads the kernel's random source per request; an id needs no secrecy.
     state.request_id = given if REQUEST_ID.fullmatch(given) else f"{getrandbits(128):032x}"
@@ -53,11 +62,20 @@ def _start() -> None:
     if not observed:
         return
     metrics.HTTP_ACTIVE.inc()
+    state.obs_queued = queued = now - state.obs_started
+    _QUEUED_ADMITTED.observe(queued)
     if current_app.extensions["obs_tracing"]:
-        _start_span(req, state)
+        _start_span(req, state, queued)
 
 
-def _start_span(req: Request, state: Any) -> None:
+def observe_refused(method: str, route: str, seconds: float) -> None:
+    """Record a request the server refused before the app saw it: a 503 in the RED metrics
+    and its wait in the queue histogram (its wait is all of its latency, bar the answer)."""
+    _duration(method_label(method), route, 503).observe(seconds)
+    _QUEUED_REFUSED.observe(seconds)
+
+
+def _start_span(req: Request, state: Any, queued: float) -> None:
     environ = req.environ
     method = method_of(req)
     rule = req.url_rule
@@ -67,8 +85,14 @@ def _start_span(req: Request, state: Any) -> None:
         attributes["http.request.method_original"] = req.method
     # Parsing headers costs more than the rest of the span: only when a caller sent some.
     parent = propagate.extract(req.headers) if _has_propagation(environ) else None
+    attributes[QUEUE_ATTRIBUTE] = queued
+    # The span starts when the request reached the host, as the client's clock does.
     span = tracer().start_span(
-        span_name(method, route), context=parent, kind=SpanKind.SERVER, attributes=attributes
+        span_name(method, route),
+        context=parent,
+        kind=SpanKind.SERVER,
+        attributes=attributes,
+        start_time=time.time_ns() - int(queued * 1e9),
     )
     state.obs_span = span
     state.obs_token = context.attach(trace.set_span_in_context(span))
@@ -83,9 +107,9 @@ def span_name(method: str, route: str | None) -> str:
 
 def server_attributes(
     environ: dict[str, Any], method: str, path: str, route: str | None
-) -> dict[str, str | int]:
+) -> dict[str, str | int | float]:
     """Return the stable HTTP server attributes known when a request starts."""
-    attributes: dict[str, str | int] = {
+    attributes: dict[str, str | int | float] = {
         "http.request.method": method,
         "url.path": path,
         "url.scheme": environ.get("wsgi.url_scheme", "http"),
@@ -135,7 +159,7 @@ def record_exception(error: BaseException) -> None:
 
 def _finish(response: Response) -> Response:
     req, state = _current()
-    elapsed = time.perf_counter() - state.obs_started
+    elapsed = time.monotonic() - state.obs_started
     status = response.status_code
     route = route_of(req)
     response.headers["X-Request-Id"] = state.request_id
@@ -151,6 +175,7 @@ def _finish(response: Response) -> Response:
     if not state.obs_observed:
         access_log.debug("request", **fields)
         return response
+    fields["queue_ms"] = round(state.obs_queued * 1000, 3)
     _duration(method_of(req), route, status).observe(elapsed)
     span = state.obs_span
     if span is not None:
@@ -183,6 +208,12 @@ def _teardown(error: BaseException | None) -> None:
             span.end()
             context.detach(state.obs_token)
     structlog.contextvars.clear_contextvars()
+
+
+_QUEUED_ADMITTED = metrics.REQUEST_QUEUE.labels("admitted")
+_QUEUED_REFUSED = metrics.REQUEST_QUEUE.labels("refused")
+# Seconds the request waited before the app started on it (shop_request_queue_seconds).
+QUEUE_ATTRIBUTE = "shop.request.queue_duration"
 
 
 @cache

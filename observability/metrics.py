@@ -55,6 +55,26 @@ HTTP_DURATION = Histogram(
     ["http_request_method", "http_route", "http_response_status_code"],
     buckets=LATENCY_BUCKETS,
 )
+# Observed for API requests, admitted (when the app starts on them) or refused at the door
+# (shop/server/worker.py). The wait is invisible to a clock the app starts itself.
+REQUEST_QUEUE = Histogram(
+    "shop_request_queue_seconds",
+    "Time an API request waited between reaching the host and the worker starting on it "
+    "(listen backlog, socket buffer, event loop), by outcome: admitted or refused.",
+    ["outcome"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+ADMISSION_LIMIT = Gauge(
+    "shop_admission_limit",
+    "API requests each live worker admits at once right now (learnt from event-loop waits;"
+    " at most MAX_IN_FLIGHT).",
+    multiprocess_mode="liveall",
+)
+REFUSAL_CPU = Counter(
+    "shop_admission_refusal_cpu_seconds",
+    "CPU the workers spent on requests they refused at the door, from reading each request "
+    "to writing its 503 (the event loop's wake-up for it not included).",
+)
 HTTP_ACTIVE = Gauge(
     "http_server_active_requests",
     "HTTP requests being served right now.",
@@ -108,8 +128,8 @@ DB_RETRIES = Counter(
 )
 UNAVAILABLE = Counter(
     "shop_unavailable_responses",
-    "Requests answered 503 because the database could not serve them in time or the worker"
-    " was full (reason overloaded), by cause.",
+    "Requests answered 503, by cause: the database could not serve them in time, or the "
+    "service was saturated (event_loop, in_flight, pool_exhausted).",
     ["reason"],
 )
 LOGIN_THROTTLED = Counter(

@@ -27,7 +27,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     check_gevent_compatible_driver()
     app = ShopFlask(__name__, static_folder=None)
     app.request_timeout = settings.request_timeout
-    app.max_in_flight = settings.max_in_flight
     app.config.update(MAX_CONTENT_LENGTH=settings.max_content_length)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     if settings.trusted_proxy_hops:

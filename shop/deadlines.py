@@ -25,7 +25,14 @@ class DeadlineExceeded(Exception):
 @contextmanager
 def within(seconds: float | None) -> Iterator[None]:
     """Run the block with a budget of ``seconds`` (None: no budget)."""
-    token = _deadline.set(None if seconds is None else time.monotonic() + seconds)
+    with until(None if seconds is None else time.monotonic() + seconds):
+        yield
+
+
+@contextmanager
+def until(instant: float | None) -> Iterator[None]:
+    """Run the block with a budget that ends at the ``time.monotonic()`` ``instant``."""
+    token = _deadline.set(instant)
     try:
         yield
     finally:

@@ -44,7 +44,7 @@ class NoAccessLogLogger(Logger):  # type: ignore[misc]
 
 bind = f"0.0.0.0:{SETTINGS.port}"
 workers = SETTINGS.web_concurrency
-worker_class = "gevent"
+worker_class = "shop.server.worker.ShopWorker"
 worker_connections = 1000
 # Without it one worker accepts most keep-alive connections and sets the tail latency.
 reuse_port = True

@@ -57,6 +57,9 @@ class Settings:
     )
     request_timeout: float = field(default=3.0, metadata=env("REQUEST_TIMEOUT", minimum=0.1))
     max_in_flight: int = field(default=100, metadata=env("MAX_IN_FLIGHT", minimum=1))
+    admission_target_ms: float = field(
+        default=2.0, metadata=env("ADMISSION_TARGET_MS", minimum=0.1)
+    )
     trusted_proxy_hops: int = field(default=0, metadata=env("TRUSTED_PROXY_HOPS", minimum=0))
     db_pool_size: int = field(default=10, metadata=env("DB_POOL_SIZE", minimum=1))
     db_pool_timeout: float = field(default=1.0, metadata=env("DB_POOL_TIMEOUT", minimum=0.01))

@@ -112,6 +112,8 @@ export function constantRate() {
   };
 }
 
+export const STATUSES = [200, 400, 429, 503, 0];
+
 // The SLO as thresholds (k6 exits 99 when one is crossed), plus per-operation sub-metrics that
 // always pass: k6 reports a sub-metric only when a threshold names it.
 export function sloThresholds(mixName, extra = {}) {
@@ -125,6 +127,12 @@ export function sloThresholds(mixName, extra = {}) {
     thresholds[`http_req_duration{op:${op}}`] = ['max>=0'];
     thresholds[`http_req_failed{op:${op}}`] = ['rate>=0'];
     thresholds[`checks{op:${op}}`] = ['rate>=0'];
+  }
+  // Served answers, refusals (503) and no answer at all (status 0: a timeout or a reset),
+  // apart: past the knee their latencies tell different stories.
+  for (const status of STATUSES) {
+    thresholds[`http_req_duration{status:${status}}`] = ['max>=0'];
+    thresholds[`http_reqs{status:${status}}`] = ['count>=0'];
   }
   return { ...thresholds, ...extra };
 }

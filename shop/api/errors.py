@@ -9,8 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 import observability.http
-from observability import metrics
-from shop.api.deadlines import Overloaded
+from observability import metrics, saturation
 from shop.deadlines import DeadlineExceeded
 from shop.domain import errors as domain
 from shop.services.unit_of_work import TransientStorageError
@@ -29,7 +28,8 @@ STATUS_BY_ERROR: dict[type[domain.ShopError], int] = {
     domain.LoginThrottled: 429,
 }
 UNAVAILABLE = "database temporarily unavailable, retry shortly"
-OVERLOADED = "server busy, retry shortly"
+# As the server's own refusal at the door (shop/server/worker.py).
+BUSY = "server busy, retry shortly"
 
 
 def status_of(error: domain.ShopError) -> int:
@@ -70,8 +70,11 @@ def _http_error(error: HTTPException) -> tuple[Response, int]:
 
 
 def _unavailable(error: TransientStorageError) -> tuple[Response, int]:
-    log.warning("database unavailable: %s", error.reason)
     observability.http.record_exception(error)
+    if error.reason in saturation.REASONS:  # the pool: logged once a second, not per request
+        saturation.refused(error.reason)
+        return _busy()
+    log.warning("database unavailable: %s", error.reason)
     return _service_unavailable(error.reason)
 
 
@@ -81,14 +84,14 @@ def _deadline(error: DeadlineExceeded) -> tuple[Response, int]:
     return _service_unavailable("deadline")
 
 
-def _overloaded(error: Overloaded) -> tuple[Response, int]:
-    # Not logged: under overload a line per refusal would cost the CPU that is short.
-    return _service_unavailable("overloaded", OVERLOADED)
-
-
-def _service_unavailable(reason: str, message: str = UNAVAILABLE) -> tuple[Response, int]:
+def _service_unavailable(reason: str) -> tuple[Response, int]:
     metrics.record_unavailable(reason)
-    response, status = error_response(message, 503)
+    response, status = error_response(UNAVAILABLE, 503)
+    return retry_after(response, 1), status
+
+
+def _busy() -> tuple[Response, int]:
+    response, status = error_response(BUSY, 503)
     return retry_after(response, 1), status
 
 
@@ -104,5 +107,4 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(TransientStorageError, _unavailable)
     app.register_error_handler(DeadlineExceeded, _deadline)
-    app.register_error_handler(Overloaded, _overloaded)
     app.register_error_handler(Exception, _unexpected)

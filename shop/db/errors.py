@@ -40,8 +40,8 @@ def transient_error(
     SQLAlchemy's; ``unnamed`` names a connection failure that carries no SQLSTATE. Anything
     else (a syntax error, a refused write outside a transaction) is a bug and stays a 500.
     """
-    if isinstance(error, sa_exc.TimeoutError):
-        return TransientStorageError("pool_timeout")
+    if isinstance(error, sa_exc.TimeoutError):  # every connection lent out: saturation
+        return TransientStorageError("pool_exhausted", retryable=False)
     if isinstance(error, sa_exc.PendingRollbackError):
         return TransientStorageError("connection_lost")
     if isinstance(error, sa_exc.DBAPIError):  # from the pool: connecting failed

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 
+from observability import saturation
 from shop.domain.errors import TooManyLogins
 from shop.settings import Settings
 from tests.api.conftest import error_of, own_app
@@ -73,32 +74,30 @@ class TestErrorShape:
         assert reply.json == {"errors": "too many logins in progress, retry shortly"}
 
 
-class TestInFlightLimit:
-    def test_an_api_request_past_the_limit_is_503_at_once_and_ops_endpoints_still_answer(
-        self, settings: Settings
+class TestSaturatedPool:
+    def test_a_request_finding_every_connection_lent_out_is_busy_not_database_unavailable(
+        self, settings: Settings, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        shed = "shop_unavailable_responses_total"
-        before = REGISTRY.get_sample_value(shed, {"reason": "overloaded"}) or 0
-        seen: dict[str, tuple[int, str | None]] = {}
-        with own_app(replace(settings, max_in_flight=1)) as app:
-
-            @app.get("/api/holding")
-            def holding() -> dict[str, str]:
-                # This request is the one in flight; others arrive meanwhile.
-                inner = app.test_client()
-                for path in ("/api/info", "/healthz", "/readyz"):
-                    reply = inner.get(path)
-                    seen[path] = (reply.status_code, reply.headers.get("Retry-After"))
-                seen["body"] = (0, error_of(inner.get("/api/info")))
-                return {}
-
-            assert app.test_client().get("/api/holding").status_code == 200
-            after_it = app.test_client().get("/api/info")  # served again: 401, no token
-        assert seen["/api/info"] == (503, "1")
-        assert seen["body"] == (0, "server busy, retry shortly")
-        assert seen["/healthz"][0] == 200 and seen["/readyz"][0] == 200
-        assert after_it.status_code == 401
-        assert REGISTRY.get_sample_value(shed, {"reason": "overloaded"}) == before + 2
+        refused = "shop_unavailable_responses_total"
+        before = REGISTRY.get_sample_value(refused, {"reason": "pool_exhausted"}) or 0
+        retried = REGISTRY.get_sample_value("shop_db_retries_total", {"reason": "pool_exhausted"})
+        with own_app(replace(settings, db_pool_size=1, db_pool_timeout=0.05)) as app:
+            engine = app.extensions["shop"].engine
+            body = {"username": random_username(), "password": "p"}
+            with engine.connect():  # the pool's only connection is taken
+                reply = app.test_client().post("/api/auth", json=body)
+        assert reply.status_code == 503
+        assert reply.headers["Retry-After"] == "1"
+        assert error_of(reply) == "server busy, retry shortly"
+        assert REGISTRY.get_sample_value(refused, {"reason": "pool_exhausted"}) == before + 1
+        retried_after = REGISTRY.get_sample_value(
+            "shop_db_retries_total", {"reason": "pool_exhausted"}
+        )
+        assert retried_after == retried, "another wait for the pool would only wait again"
+        saturation.report()  # or the reporter thread did, within its second
+        logged = capsys.readouterr().err  # create_app points the log at this test's stderr
+        assert "server saturated" in logged and "pool_exhausted" in logged
+        assert "database unavailable" not in logged
 
 
 class FullHashQueue:

@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from importlib import metadata
 
@@ -14,6 +15,7 @@ import pytest
 from flask import Flask
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
+from prometheus_client import REGISTRY
 
 from observability import http, tracing
 from observability.logs import REDACTED, access_logger, add_service, add_trace_ids, redact_secrets
@@ -148,6 +150,11 @@ def traced_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Flask, SpanLis
     yield app, exported
 
 
+def queued_seconds() -> float:
+    found = REGISTRY.get_sample_value("shop_request_queue_seconds_sum", {"outcome": "admitted"})
+    return found or 0.0
+
+
 class TestServerSpans:
     def test_follow_the_stable_http_conventions(self, traced_app: tuple[Flask, SpanList]) -> None:
         app, exported = traced_app
@@ -155,7 +162,11 @@ class TestServerSpans:
         reply = app.test_client().get("/items/cup?size=xl", headers=headers)
         span = exported.server_span()
         assert (span.name, span.kind, span.parent) == ("GET /items/<name>", SpanKind.SERVER, None)
-        assert span.attributes == {
+        assert span.attributes is not None
+        attributes = dict(span.attributes)
+        queued = attributes.pop(http.QUEUE_ATTRIBUTE)
+        assert isinstance(queued, float) and 0 <= queued < 0.1  # no server: no time queued
+        assert attributes == {
             "http.request.method": "GET",
             "http.route": "/items/<name>",
             "url.path": "/items/cup",
@@ -170,6 +181,20 @@ class TestServerSpans:
         }
         assert span.status.status_code is StatusCode.UNSET
         assert reply.headers["X-Trace-Id"] == format(span.context.trace_id, "032x")
+
+    def test_start_when_the_request_reached_the_host_and_say_how_long_it_queued(
+        self, traced_app: tuple[Flask, SpanList]
+    ) -> None:
+        app, exported = traced_app
+        before = queued_seconds()
+        arrived = time.monotonic() - 0.25  # as the worker puts it (shop/server/worker.py)
+        app.test_client().get("/items/cup", environ_base={http.ARRIVED: arrived})
+        span = exported.server_span()
+        assert span.start_time is not None and span.end_time is not None
+        assert span.end_time - span.start_time >= 0.25e9
+        assert span.attributes is not None
+        assert span.attributes[http.QUEUE_ATTRIBUTE] == pytest.approx(0.25, abs=0.05)
+        assert queued_seconds() - before == pytest.approx(0.25, abs=0.05)
 
     def test_an_unmatched_path_is_named_by_its_method_alone(
         self, traced_app: tuple[Flask, SpanList]

@@ -1,0 +1,1 @@
+"""The HTTP server around the app: gunicorn's gevent worker, arrival times, admission."""
