@@ -4,7 +4,8 @@ A row held locked (a long transaction elsewhere, a stuck client) makes every req
 needs it wait for its lock while holding a pooled connection; enough of them would take
 the whole pool and starve users who have nothing to do with that row. Requests first take
 one of ``per_key`` slots for each user they will lock; the rest wait here, holding no
-connection, until a slot frees or their deadline passes. Slots are handed over in arrival
+connection (and parked: not counted against the worker's admission, shop/waits.py), until
+a slot frees or their deadline passes. Slots are handed over in arrival
 order: with a plain semaphore a stream of newcomers (a password-guessing storm) could keep
 overtaking one waiting request, the account's owner, until its budget ran out.
 
@@ -21,6 +22,8 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+
+from shop import waits
 
 
 class HotRowTimeout(Exception):
@@ -87,7 +90,8 @@ class HotRows:
             for key in sorted(set(keys)):
                 slots = self._join(key)
                 try:
-                    acquired = slots.acquire(_give_up_after(deadline))
+                    with waits.parked():
+                        acquired = slots.acquire(_give_up_after(deadline))
                 except BaseException:  # interrupted while waiting
                     self._leave(key)
                     raise

@@ -17,7 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from opentelemetry import trace
 
 from observability.metrics import PASSWORD_HASH_DURATION, PASSWORD_HASH_QUEUE
-from shop import deadlines
+from shop import deadlines, waits
 from shop.deadlines import DeadlineExceeded
 from shop.domain.errors import TooManyLogins
 
@@ -130,7 +130,12 @@ class Argon2Hasher:
         self._admit()
         try:
             # The span opens in the calling greenlet: the pool thread has no trace context.
-            with tracer.start_as_current_span(f"password.{operation}"), self._slot():
+            # Parked: the hash runs in a pool thread, not on the event loop (shop/waits.py).
+            with (
+                tracer.start_as_current_span(f"password.{operation}"),
+                waits.parked(),
+                self._slot(),
+            ):
                 started = time.perf_counter()
                 try:
                     result: T = self._offload(fn, *args)

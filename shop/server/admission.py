@@ -20,8 +20,9 @@ The signal is the time requests waited between reaching the host and the worker 
   ``target`` lowers the limit to three quarters of what was in use; each other interval
   raises it by a quarter (at least one), back to ``max_in_flight`` when the load is gone.
 
-``max_in_flight`` caps the limit: requests that wait on the database, a locked row or the
-password hasher use no CPU, so the limit may grow past them, but not without bound. A request
+``max_in_flight`` caps the limit. Requests parked behind a bulkhead (a locked row's slot,
+the password hasher: ``parked``) leave the count while they wait; requests waiting on the
+database use no CPU either, so the limit may grow past them, but not without bound. A request
 that already waited more than ``max_wait`` is refused whatever the limit: its client has
 waited long enough and its budget is mostly spent.
 """
@@ -29,7 +30,8 @@ waited long enough and its budget is mostly spent.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 INTERVAL = 0.1
 ONSET = 2.5
@@ -94,6 +96,15 @@ class Admission:
     def release(self) -> None:
         """Note that an admitted request has been answered."""
         self.in_flight -= 1
+
+    @contextmanager
+    def parked(self) -> Iterator[None]:
+        """Leave the count while an admitted request waits without using CPU (shop/waits.py)."""
+        self.in_flight -= 1
+        try:
+            yield
+        finally:
+            self.in_flight += 1
 
     def _adjust(self, now: float) -> None:
         mean = self._waited / self._arrivals if self._arrivals else 0.0

@@ -24,6 +24,7 @@ from gevent.server import StreamServer
 from gunicorn.workers import ggevent
 from gunicorn.workers.ggevent import GeventWorker
 
+from shop import waits
 from shop.server.admission import Admission
 from shop.server.arrival import StampedSocket, stamp_arrivals
 
@@ -107,7 +108,8 @@ class ShopWorker(GeventWorker):  # type: ignore[misc]
             if reason is not None:
                 return self._refuse(req, sock, arrived, reason)
             try:
-                return super().handle_request(listener_name, req, sock, addr)
+                with waits.parking(self.admission.parked):
+                    return super().handle_request(listener_name, req, sock, addr)
             finally:
                 self.admission.release()
         finally:

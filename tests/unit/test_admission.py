@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from shop import waits
 from shop.server.admission import (
     DECREASE,
     INCREASE,
@@ -131,6 +132,19 @@ class TestAdmission:
         admission = gate(max_wait=1.5)
         assert admission.admit(1.6) == Reason.EVENT_LOOP
         assert admission.in_flight == 0
+
+    def test_a_parked_request_steps_out_of_the_count_while_it_waits(self) -> None:
+        admission = gate(max_in_flight=1)
+        assert admission.admit(0.0) is None
+        with waits.parking(admission.parked), waits.parked():
+            assert admission.admit(0.0) is None, "the parked one left room"
+            assert admission.admit(0.0) == Reason.IN_FLIGHT
+            admission.release()
+        assert admission.in_flight == 1
+
+    def test_parking_outside_a_server_is_no_wait_at_all(self) -> None:
+        with waits.parked():
+            pass
 
     def test_reports_each_new_limit(self) -> None:
         seen: list[float] = []
