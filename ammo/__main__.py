@@ -94,6 +94,12 @@ def parser() -> argparse.ArgumentParser:
     over.add_argument("--p99-ms", type=float, default=50)
     over.add_argument("--retries", type=int, default=1, help="more tries of a missed rate")
     over.add_argument(
+        "--max-steal",
+        type=float,
+        default=0.03,
+        help="share of the box the hypervisor may steal before a run is tried again",
+    )
+    over.add_argument(
         "--source", type=Path, help="a checkout of the service to measure (another build)"
     )
     over.add_argument(

@@ -17,8 +17,10 @@ The signal is the time requests waited between reaching the host and the worker 
   process, a profiler): refusing them would not make it faster. Past capacity, requests
   pile up in flight within a fraction of a second.
 - While shedding (the limit below ``max_in_flight``), each interval whose mean wait exceeds
-  ``target`` lowers the limit to three quarters of what was in use; each other interval
-  raises it by a quarter (at least one), back to ``max_in_flight`` when the load is gone.
+  ``target`` lowers the limit to three quarters of what was in use. An interval on time
+  raises it by a quarter (at least one) if the limit refused requests, else by one. After
+  ``QUIET`` intervals in a row without a refusal the load fits again: shedding stops and
+  the limit is back at ``max_in_flight``.
 
 ``max_in_flight`` caps the limit. Requests parked behind a bulkhead (a locked row's slot,
 the password hasher: ``parked``) leave the count while they wait; requests waiting on the
@@ -40,6 +42,8 @@ ONSET_IN_FLIGHT = 16
 DECREASE = 0.75
 INCREASE = 0.25
 MIN_LIMIT = 2
+# Intervals in a row without a refusal after which shedding stops: the load fits again.
+QUIET = 10
 
 
 class Reason:
@@ -71,7 +75,9 @@ class Admission:
         self._waited = 0.0
         self._arrivals = 0
         self._peak = 0
+        self._refused = False
         self._late_streak = 0
+        self._quiet = 0
 
     @property
     def shedding(self) -> bool:
@@ -88,6 +94,7 @@ class Admission:
         if waited > self.max_wait:
             return Reason.EVENT_LOOP
         if self.in_flight >= self.limit:
+            self._refused = True
             return Reason.EVENT_LOOP if self.shedding else Reason.IN_FLIGHT
         self.in_flight += 1
         self._peak = max(self._peak, self.in_flight)
@@ -115,14 +122,18 @@ class Admission:
             crowded = mean > self.target * ONSET and self._peak >= ONSET_IN_FLIGHT
             self._late_streak = self._late_streak + 1 if crowded else 0
             late = self._late_streak >= SUSTAINED
+        self._quiet = 0 if self._refused else self._quiet + 1
         if late:
-            self._late_streak = 0
+            self._late_streak = self._quiet = 0
             used = min(self.limit, max(self._peak, self.in_flight))
             self.limit = max(MIN_LIMIT, used * DECREASE)
+        elif self._quiet >= QUIET:
+            self.limit = float(self.max_in_flight)
         elif self.shedding:
-            self.limit = min(self.max_in_flight, self.limit + max(1.0, self.limit * INCREASE))
+            step = max(1.0, self.limit * INCREASE) if self._refused else 1.0
+            self.limit = min(self.max_in_flight, self.limit + step)
         if self._on_limit is not None and self.limit != before:
             self._on_limit(self.limit)
         self._window_ends = now + INTERVAL
         self._waited, self._arrivals = 0.0, 0
-        self._peak = self.in_flight
+        self._peak, self._refused = self.in_flight, False

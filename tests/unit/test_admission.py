@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,6 +16,7 @@ from shop.server.admission import (
     MIN_LIMIT,
     ONSET,
     ONSET_IN_FLIGHT,
+    QUIET,
     SUSTAINED,
     Admission,
     Reason,
@@ -106,19 +108,40 @@ class TestAdmission:
         admission.admit(0.0)
         assert admission.limit == 30 * DECREASE
 
-    def test_while_shedding_each_interval_on_time_raises_the_limit_by_a_quarter(self) -> None:
+    def test_while_shedding_an_interval_on_time_that_refused_raises_the_limit_by_a_quarter(
+        self,
+    ) -> None:
+        admission = gate()
+        shed(admission, in_use=40)
+        assert interval(admission, 31, waited=0.001)[-1] == Reason.EVENT_LOOP
+        admission.admit(0.0)
+        assert admission.limit == 30 * (1 + INCREASE)
+
+    def test_while_shedding_a_quiet_interval_raises_the_limit_by_one(self) -> None:
         admission = gate()
         shed(admission, in_use=40)
         interval(admission, 5, waited=0.001)
         admission.admit(0.0)
-        assert admission.limit == 30 * (1 + INCREASE)
+        assert admission.limit == 31
 
-    def test_on_time_intervals_bring_the_limit_back_to_the_cap_and_stop_shedding(self) -> None:
+    def test_quiet_intervals_bring_the_limit_back_to_the_cap_and_stop_shedding(self) -> None:
         admission = gate(max_in_flight=20)
         shed(admission, in_use=20)
-        for _ in range(5):
+        for _ in range(6):
             interval(admission, 1)
+        admission.admit(0.0)
         assert admission.limit == 20 and not admission.shedding
+
+    def test_a_second_without_a_refusal_stops_shedding(self) -> None:
+        admission = gate()
+        shed(admission, in_use=40)
+        for _ in range(QUIET - 1):
+            interval(admission, 5, waited=0.001)
+        admission.admit(0.0)
+        assert admission.shedding
+        interval(admission, 5, waited=0.001)
+        admission.admit(0.0)
+        assert admission.limit == 100 and not admission.shedding
 
     def test_the_limit_never_drops_below_the_minimum(self) -> None:
         admission = gate()
@@ -174,41 +197,57 @@ class TestRefusal:
         assert READ == ARRIVED
 
 
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A listening socket with stamping on, once the kernel stamps (it may turn stamping on
+    a moment after it is asked to)."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        stamp_arrivals(server)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            with socket.create_connection(server.getsockname()) as client:
+                conn, _ = server.accept()
+                with conn:
+                    client.sendall(b"x")
+                    _, ancillary, _, _ = conn.recvmsg(1, socket.CMSG_SPACE(16))
+            if ancillary:
+                break
+            time.sleep(0.01)
+        yield server
+
+
 class TestStampedSocket:
     def test_the_arrival_is_when_the_kernel_got_the_bytes_not_when_they_were_read(
-        self,
+        self, listener: socket.socket
     ) -> None:
-        with socket.create_server(("127.0.0.1", 0)) as server:
-            client = socket.create_connection(server.getsockname())
-            conn, _ = server.accept()
-            stamped = StampedSocket(conn)
-            try:
-                client.sendall(b"GET / HTTP/1.1\r\n\r\n")
-                time.sleep(0.2)  # the bytes wait in the socket's buffer
-                assert stamped.recv(1024) == b"GET / HTTP/1.1\r\n\r\n"
-                assert stamped.arrived is not None
-                assert time.monotonic() - stamped.arrived >= 0.19
-            finally:
-                client.close()
-                conn.close()
+        client = socket.create_connection(listener.getsockname())
+        conn, _ = listener.accept()
+        stamped = StampedSocket(conn)
+        try:
+            client.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            time.sleep(0.2)  # the bytes wait in the socket's buffer
+            assert stamped.recv(1024) == b"GET / HTTP/1.1\r\n\r\n"
+            assert stamped.arrived is not None
+            assert time.monotonic() - stamped.arrived >= 0.19
+        finally:
+            client.close()
+            conn.close()
 
     def test_bytes_that_arrived_before_the_connection_was_accepted_carry_their_stamp(
-        self,
+        self, listener: socket.socket
     ) -> None:
-        with socket.create_server(("127.0.0.1", 0)) as server:
-            stamp_arrivals(server)
-            client = socket.create_connection(server.getsockname())
-            client.sendall(b"GET / HTTP/1.1\r\n\r\n")
-            time.sleep(0.2)  # in the backlog, not yet accepted
-            conn, _ = server.accept()
-            try:
-                stamped = StampedSocket(conn)
-                stamped.recv(1024)
-                assert stamped.arrived is not None
-                assert time.monotonic() - stamped.arrived >= 0.19
-            finally:
-                client.close()
-                conn.close()
+        client = socket.create_connection(listener.getsockname())
+        client.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        time.sleep(0.2)  # in the backlog, not yet accepted
+        conn, _ = listener.accept()
+        try:
+            stamped = StampedSocket(conn)
+            stamped.recv(1024)
+            assert stamped.arrived is not None
+            assert time.monotonic() - stamped.arrived >= 0.19
+        finally:
+            client.close()
+            conn.close()
 
     def test_later_reads_keep_the_first_arrival_until_forgotten(self) -> None:
         left, right = socket.socketpair()
