@@ -116,6 +116,7 @@ def figures(run: dict[str, Any], duration: float, served_cpu_us: float | None) -
         "refused_per_s": refused / duration,
         "no_answer": lost,
         "dropped": result["dropped"],
+        "seconds": duration,
         "p99_200_ms": client_ok.get("p99"),
         "max_200_ms": client_ok.get("max"),
         "p99_503_ms": statuses.get(REFUSED, {}).get("latency_ms", {}).get("p99"),

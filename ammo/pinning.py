@@ -18,8 +18,8 @@ def parse_cpus(text: str | None) -> frozenset[int] | None:
         return None
     cpus: set[int] = set()
     for part in text.split(","):
-        first, _, last = part.strip().partition("-")
-        if not first.isdigit() or (last and not last.isdigit()):
+        first, dash, last = part.strip().partition("-")
+        if not first.isdigit() or (dash and not last.isdigit()):
             raise ValueError(f"not a CPU list: {text!r} (examples: 0 / 0,2 / 0-3)")
         cpus.update(range(int(first), int(last or first) + 1))
     available = os.sched_getaffinity(0)

@@ -80,6 +80,9 @@ def plot_overload(capacity: float, rows: list[dict[str, Any]], target: Path) -> 
     figure, (rates, latency) = plt.subplots(1, 2, figsize=(11, 4.5))
     rates.plot(offered, [row["goodput"] for row in rows], "o-", label="200s per second")
     rates.plot(offered, [row["refused_per_s"] for row in rows], "x-", label="503s per second")
+    dropped = [row["dropped"] / row["seconds"] for row in rows]
+    if any(dropped):
+        rates.plot(offered, dropped, "v--", label="arrivals k6 dropped per second")
     rates.axhline(capacity, color="grey", linestyle="--", label=f"capacity {capacity:g}")
     rates.axhline(0.9 * capacity, color="red", linestyle=":", label="90% of capacity")
     rates.set_xlabel("offered req/s (k6 open model)")
@@ -88,6 +91,8 @@ def plot_overload(capacity: float, rows: list[dict[str, Any]], target: Path) -> 
         ("p99 of 200s (client)", "p99_200_ms", "o-"),
         ("p99 of 200s (service log)", "server_p99_200_ms", "s--"),
         ("p99 of 503s (client)", "p99_503_ms", "x-"),
+        ("p99 of 200s (wire)", "wire_p99_200_ms", "o:"),
+        ("p99 of 503s (wire)", "wire_p99_503_ms", "x:"),
     ):
         found = [(row["offered"], row[key]) for row in rows if row.get(key)]
         if found:

@@ -28,6 +28,10 @@ STATUS_BY_ERROR: dict[type[domain.ShopError], int] = {
     domain.LoginThrottled: 429,
 }
 UNAVAILABLE = "database temporarily unavailable, retry shortly"
+# Reasons where PostgreSQL answered, but a row or a statement took too long: it is up.
+CONTENTION = frozenset(
+    {"lock_timeout", "statement_timeout", "hot_row", "deadlock", "serialization_failure"}
+)
 # As the server's own refusal at the door (shop/server/worker.py).
 BUSY = "server busy, retry shortly"
 
@@ -74,7 +78,10 @@ def _unavailable(error: TransientStorageError) -> tuple[Response, int]:
     if error.reason in saturation.REASONS:  # the pool: logged once a second, not per request
         saturation.refused(error.reason)
         return _busy()
-    log.warning("database unavailable: %s", error.reason)
+    if error.reason in CONTENTION:
+        log.warning("database busy: %s", error.reason)
+    else:
+        log.warning("database unavailable: %s", error.reason)
     return _service_unavailable(error.reason)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from observability import saturation
 from shop.domain.errors import TooManyLogins
+from shop.services.unit_of_work import TransientStorageError
 from shop.settings import Settings
 from tests.api.conftest import error_of, own_app
 from tests.factories import random_username, scratch_database, upgrade_to
@@ -98,6 +99,27 @@ class TestSaturatedPool:
         logged = capsys.readouterr().err  # create_app points the log at this test's stderr
         assert "server saturated" in logged and "pool_exhausted" in logged
         assert "database unavailable" not in logged
+
+
+class TestDiagnosis:
+    @pytest.mark.parametrize(
+        ("reason", "logged"),
+        [("lock_timeout", "database busy: lock_timeout"),
+         ("hot_row", "database busy: hot_row"),
+         ("connection_failure", "database unavailable: connection_failure")],
+    )  # fmt: skip
+    def test_the_log_says_busy_when_postgresql_answered_and_unavailable_when_it_did_not(
+        self, settings: Settings, capsys: pytest.CaptureFixture[str], reason: str, logged: str
+    ) -> None:
+        with own_app(settings) as app:  # built here: its log goes to this test's stderr
+
+            @app.get("/api/fault")
+            def fault() -> str:
+                raise TransientStorageError(reason, retryable=False)
+
+            reply = app.test_client().get("/api/fault")
+        assert reply.status_code == 503
+        assert logged in capsys.readouterr().err
 
 
 class FullHashQueue:

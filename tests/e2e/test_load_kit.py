@@ -125,6 +125,43 @@ class TestStreamedToPrometheus:
         assert set(empty) <= {"p99 since the start of the run (trend stats)"}, empty
 
 
+@pytest.fixture(scope="module")
+def overload_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The overload command at a given capacity of 30 req/s, then at 2x, with the capture."""
+    if shutil.which("tcpdump") is None:
+        pytest.skip("SKIPPED CHECK: Debian's `tcpdump` is not installed (.ci/run installs it)")
+    out = tmp_path_factory.mktemp("overload")
+    done = ammo(
+        "overload", "--profile", "info-heavy", "--capacity", "30", "--multiples", "2",
+        "--duration", "3", "--warmup", "0", "--users", "30", "--no-tracing", "--capture",
+        "--data-dir", str(out / "data"), "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (out / "stdout").write_text(done.stdout)
+    return out
+
+
+class TestOverload:
+    def test_prints_a_row_per_run_against_the_capacity(self, overload_dir: Path) -> None:
+        table = (overload_dir / "stdout").read_text()
+        assert "capacity 30 req/s" in table
+        rows = [line for line in table.splitlines() if line.startswith("| 30 ") or
+                line.startswith("| 60 ")]  # fmt: skip
+        assert len(rows) == 2, table
+        assert (overload_dir / "overload.png").stat().st_size > 0
+
+    def test_records_both_clocks_and_the_wire_for_every_run(self, overload_dir: Path) -> None:
+        runs = [json.loads(line) for line in (overload_dir / "runs.jsonl").read_text().splitlines()]
+        assert [run["rate"] for run in runs] == [30, 60]
+        for run in runs:
+            assert run["result"]["statuses"]["200"]["requests"] > 0
+            assert run["server"]["statuses"]["200"]["count"] > 0
+            assert run["wire"]["200"]["count"] > 0
+            assert run["invariants"].endswith("0 negative")
+        assert "overload" in runs[-1] and runs[-1]["overload"]["no_answer"] == 0
+        assert not list(overload_dir.glob("*.pcap")), "captures are digested, then removed"
+
+
 class TestTankAmmo:
     def test_ammo_for_a_running_service_carries_tokens_it_accepts(
         self, server: Server, tmp_path: Path
