@@ -6,10 +6,12 @@ metrics, access log, span and time budget start when the client's request did. A
 then pass ``Admission``: a refused one is answered here, before gunicorn builds a WSGI
 environ and before Flask, with a prepared 503, for a fraction of a served request's CPU.
 
-It overrides four methods of gunicorn's worker: ``load_wsgi`` (wire up after the app
+It overrides five methods of gunicorn's worker: ``load_wsgi`` (wire up after the app
 loads, in the patched worker), ``run`` (the servers accept in batches), ``handle`` (the
-connection) and ``handle_request`` (one request); tests/e2e/test_admission.py drives them
-in a real gunicorn. The module imports only gunicorn, gevent and the standard library at the
+connection), ``handle_request`` (one request) and ``handle_error`` (gunicorn's own answers
+to requests it cannot parse, made JSON: ``shop.server.protocol_errors``);
+tests/e2e/test_admission.py and tests/e2e/test_protocol_errors.py drive them in a real
+gunicorn. The module imports only gunicorn, gevent and the standard library at the
 top: the gunicorn master imports it.
 """
 
@@ -21,12 +23,14 @@ from contextvars import ContextVar
 from typing import Any
 
 from gevent.server import StreamServer
+from gunicorn import util
 from gunicorn.workers import ggevent
 from gunicorn.workers.ggevent import GeventWorker
 
 from shop import waits
 from shop.server.admission import Admission
 from shop.server.arrival import StampedSocket, stamp_arrivals
+from shop.server.protocol_errors import CapturedAnswer, answer, linger, reason_for, status_of
 
 API_PREFIX = "/api/"
 # The monotonic instant the request reached the host, for the WSGI app (environ key).
@@ -116,6 +120,22 @@ class ShopWorker(GeventWorker):  # type: ignore[misc]
             _arrived.reset(token)
             if isinstance(sock, StampedSocket):
                 sock.forget()
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """Answer what gunicorn refuses (or fails at) with the house JSON error, not HTML."""
+        captured = CapturedAnswer(client)
+        # gunicorn picks the status and logs (warning, access line) as it always does.
+        super().handle_error(req, captured, addr, exc)
+        status = status_of(bytes(captured.written))
+        if status is None:
+            return
+        head = getattr(req, "method", None) == "HEAD"
+        try:
+            util.write_nonblock(client, answer(status, reason_for(status, exc), head))
+        except Exception:
+            self.log.debug("Failed to send error message.")
+            return
+        linger(client)
 
     def _refuse(self, req: Any, sock: Any, arrived: float, reason: str) -> bool:
         close = bool(req.should_close())

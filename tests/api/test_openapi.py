@@ -12,25 +12,32 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from gunicorn.config import Config as GunicornConfig
 from openapi_spec_validator import validate
 
 from shop.api.openapi import document
-from shop.app import create_app
+from shop.api.openapi.components import (
+    FAILURES,
+    LIMIT_REQUEST_FIELD_SIZE,
+    LIMIT_REQUEST_FIELDS,
+    LIMIT_REQUEST_LINE,
+    PROTOCOL,
+)
+from shop.bootstrap import create_app
 from shop.domain import rules
 from shop.domain.catalogue import CATALOGUE
+from shop.server.protocol_errors import PROTOCOL_STATUSES
 from shop.settings import Settings
-from tests.api.conftest import own_app
 from tests.contract import ConformingClient, ContractViolation, check
 from tests.factories import PASSWORD, random_username
+from tests.helpers import ROOT, User, own_app, sign_up
 
-ROOT = Path(__file__).resolve().parents[2]
 # The task's schema, reduced to what a client generated from it relies on: operations,
 # component names, field names and types (prose and descriptions left out).
 TASK_OPERATIONS = {
@@ -57,18 +64,6 @@ def conforming(app: Flask) -> ConformingClient:
 @pytest.fixture
 def api(app: Flask) -> ConformingClient:
     return conforming(app)
-
-
-def sign_up(api: ConformingClient, name: str | None = None) -> dict[str, str]:
-    username = name or random_username()
-    reply = api.post("/api/auth", json={"username": username, "password": PASSWORD})
-    assert reply.status_code == 200, reply.json
-    token = reply.get_json()["token"]
-    return {"name": username, "Authorization": f"Bearer {token}"}
-
-
-def bearer(user: dict[str, str]) -> dict[str, str]:
-    return {"Authorization": user["Authorization"]}
 
 
 def app_operations(app: Flask) -> set[tuple[str, str]]:
@@ -110,6 +105,36 @@ class TestDocument:
 
     def test_the_api_tests_check_every_response_they_see(self, client: FlaskClient) -> None:
         assert isinstance(client, ConformingClient)  # the hook in tests/api/conftest.py
+
+
+class TestProtocolFailures:
+    """What gunicorn answers before routing (shop/server/protocol_errors.py) is documented."""
+
+    @pytest.mark.parametrize(("path", "method"), sorted(documented_operations()))
+    def test_every_operation_lists_gunicorns_refusals(self, path: str, method: str) -> None:
+        responses = document()["paths"][path][method]["responses"]
+        assert {str(status) for status in (*PROTOCOL_STATUSES, 500)} <= set(responses)
+        assert list(responses) == sorted(responses)
+
+    @pytest.mark.parametrize("status", PROTOCOL_STATUSES)
+    def test_each_refusal_carries_the_error_body(self, status: int) -> None:
+        response = document()["components"]["responses"][FAILURES[status][0]]
+        assert response["content"] == {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+        }
+
+    def test_the_server_and_the_document_list_the_same_statuses(self) -> None:
+        assert PROTOCOL_STATUSES == PROTOCOL
+
+    def test_the_documented_limits_are_the_ones_gunicorn_runs_with(self) -> None:
+        defaults = GunicornConfig()
+        assert (
+            defaults.limit_request_line,
+            defaults.limit_request_fields,
+            defaults.limit_request_field_size,
+        ) == (LIMIT_REQUEST_LINE, LIMIT_REQUEST_FIELDS, LIMIT_REQUEST_FIELD_SIZE)
+        overridden = (ROOT / "shop" / "gunicorn_conf.py").read_text()
+        assert "limit_request" not in overridden, "document the new limits"
 
 
 class TestTaskSchemaKept:
@@ -255,7 +280,7 @@ class TestShopResponsesConform:
 
     def test_a_wrong_password_conforms(self, api: ConformingClient) -> None:
         user = sign_up(api)
-        reply = api.post("/api/auth", json={"username": user["name"], "password": "wrong"})
+        reply = api.post("/api/auth", json={"username": user.name, "password": "wrong"})
         assert reply.status_code == 401
 
     @pytest.mark.parametrize("raw", BAD_LOGINS)
@@ -267,21 +292,21 @@ class TestShopResponsesConform:
         self, api: ConformingClient, path: str
     ) -> None:
         user = sign_up(api)
-        assert api.post(path, data=TOO_LARGE, headers=bearer(user)).status_code == 413
+        assert api.post(path, data=TOO_LARGE, headers=user.headers).status_code == 413
 
     def test_info_of_a_new_user_and_of_a_busy_one_conforms(self, api: ConformingClient) -> None:
         alice, bob = sign_up(api), sign_up(api)
-        assert api.get("/api/info", headers=bearer(alice)).status_code == 200
-        api.get("/api/buy/cup", headers=bearer(alice))
-        api.post("/api/sendCoin", json={"toUser": bob["name"], "amount": 7}, headers=bearer(alice))
-        api.post("/api/sendCoin", json={"toUser": alice["name"], "amount": 3}, headers=bearer(bob))
-        reply = api.get("/api/info", headers=bearer(alice))
+        assert api.get("/api/info", headers=alice.headers).status_code == 200
+        api.get("/api/buy/cup", headers=alice.headers)
+        api.post("/api/sendCoin", json={"toUser": bob.name, "amount": 7}, headers=alice.headers)
+        api.post("/api/sendCoin", json={"toUser": alice.name, "amount": 3}, headers=bob.headers)
+        reply = api.get("/api/info", headers=alice.headers)
         assert reply.json == {
             "coins": 1000 - 20 - 7 + 3,
             "inventory": [{"type": "cup", "quantity": 1}],
             "coinHistory": {
-                "received": [{"fromUser": bob["name"], "amount": 3}],
-                "sent": [{"toUser": bob["name"], "amount": 7}],
+                "received": [{"fromUser": bob.name, "amount": 3}],
+                "sent": [{"toUser": bob.name, "amount": 7}],
             },
         }
 
@@ -290,25 +315,25 @@ class TestShopResponsesConform:
         self, api: ConformingClient, raw: bytes
     ) -> None:
         sender, recipient = sign_up(api), sign_up(api)
-        raw = raw.replace(b"{recipient}", recipient["name"].encode())
-        raw = raw.replace(b"{sender}", sender["name"].encode())
-        assert api.post("/api/sendCoin", data=raw, headers=bearer(sender)).status_code == 400
+        raw = raw.replace(b"{recipient}", recipient.name.encode())
+        raw = raw.replace(b"{sender}", sender.name.encode())
+        assert api.post("/api/sendCoin", data=raw, headers=sender.headers).status_code == 400
 
     def test_a_transfer_with_an_idempotency_key_conforms(self, api: ConformingClient) -> None:
         sender, recipient = sign_up(api), sign_up(api)
-        headers = {**bearer(sender), "Idempotency-Key": "transfer-0001"}
+        headers = {**sender.headers, "Idempotency-Key": "transfer-0001"}
         reply = api.post(
-            "/api/sendCoin", json={"toUser": recipient["name"], "amount": 1}, headers=headers
+            "/api/sendCoin", json={"toUser": recipient.name, "amount": 1}, headers=headers
         )
         assert (reply.status_code, reply.json) == (200, {})
 
     @pytest.mark.parametrize("item", ["Cup", "unknown", "cup ", "%00", "%ED%A0%80"])
     def test_an_unknown_item_is_a_conforming_400(self, api: ConformingClient, item: str) -> None:
-        assert api.get(f"/api/buy/{item}", headers=bearer(sign_up(api))).status_code == 400
+        assert api.get(f"/api/buy/{item}", headers=sign_up(api).headers).status_code == 400
 
     def test_a_purchase_beyond_the_balance_is_a_conforming_400(self, api: ConformingClient) -> None:
         user = sign_up(api)
-        statuses = [api.get("/api/buy/pink-hoody", headers=bearer(user)).status_code for _ in "abc"]
+        statuses = [api.get("/api/buy/pink-hoody", headers=user.headers).status_code for _ in "abc"]
         assert statuses == [200, 200, 400]
 
     @pytest.mark.parametrize(
@@ -331,7 +356,7 @@ class TestShopResponsesConform:
         assert api.open(path, method=method, headers=headers, json={}).status_code == 401
 
     def test_a_head_of_info_conforms(self, api: ConformingClient) -> None:
-        assert api.head("/api/info", headers=bearer(sign_up(api))).status_code == 200
+        assert api.head("/api/info", headers=sign_up(api).headers).status_code == 200
 
 
 class TestDocumentedLimitsAreEnforced:
@@ -364,8 +389,8 @@ class TestDocumentedLimitsAreEnforced:
         replies = [
             api.post(
                 "/api/sendCoin",
-                json={"toUser": recipient["name"], "amount": amount},
-                headers=bearer(sender),
+                json={"toUser": recipient.name, "amount": amount},
+                headers=sender.headers,
             ).json
             for amount in (most, most + 1)
         ]
@@ -378,7 +403,7 @@ class TestDocumentedLimitsAreEnforced:
         items = document()["components"]["parameters"]["Item"]["schema"]["enum"]
         assert set(items) == set(CATALOGUE)
         statuses = {
-            item: api.get(f"/api/buy/{item}", headers=bearer(sign_up(api))).status_code
+            item: api.get(f"/api/buy/{item}", headers=sign_up(api).headers).status_code
             for item in items
         }
         assert set(statuses.values()) == {200}, statuses
@@ -444,10 +469,10 @@ class TestFaultResponsesConform:
     def test_an_unreachable_database_is_a_conforming_503(
         self, fresh_app: Flask, method: str, path: str
     ) -> None:
-        token = sign_up(conforming(fresh_app))
+        user = sign_up(conforming(fresh_app))
         api = rewired(fresh_app, engine=unreachable_engine())
         credentials = {"username": random_username(), "password": "p"}
-        reply = api.open(path, method=method, json=credentials, headers=bearer(token))
+        reply = api.open(path, method=method, json=credentials, headers=user.headers)
         assert reply.status_code == 503
 
     def test_readiness_without_a_database_is_a_conforming_503(self, settings: Settings) -> None:
@@ -509,8 +534,8 @@ class TestDebugResponsesConform:
         assert reply.status_code == 200
 
 
-def wallet(api: ConformingClient, user: dict[str, str]) -> dict[str, Any]:
-    document: dict[str, Any] = api.get("/api/info", headers=bearer(user)).get_json()
+def wallet(api: ConformingClient, user: User) -> dict[str, Any]:
+    document: dict[str, Any] = api.get("/api/info", headers=user.headers).get_json()
     return document
 
 
@@ -519,8 +544,8 @@ class TestIdempotencyKey:
         self, api: ConformingClient
     ) -> None:
         sender, recipient = sign_up(api), sign_up(api)
-        headers = {**bearer(sender), "Idempotency-Key": random_username("key")}
-        send = {"toUser": recipient["name"], "amount": 5}
+        headers = {**sender.headers, "Idempotency-Key": random_username("key")}
+        send = {"toUser": recipient.name, "amount": 5}
         first, again = (api.post("/api/sendCoin", json=send, headers=headers) for _ in "12")
         assert (again.status_code, again.json) == (first.status_code, first.json) == (200, {})
         assert "Idempotent-Replayed" not in first.headers
@@ -529,9 +554,9 @@ class TestIdempotencyKey:
 
     def test_a_repeated_purchase_key_replays_a_refusal_too(self, api: ConformingClient) -> None:
         user = sign_up(api)
-        api.get("/api/buy/pink-hoody", headers=bearer(user))
-        api.get("/api/buy/pink-hoody", headers=bearer(user))
-        headers = {**bearer(user), "Idempotency-Key": random_username("key")}
+        api.get("/api/buy/pink-hoody", headers=user.headers)
+        api.get("/api/buy/pink-hoody", headers=user.headers)
+        headers = {**user.headers, "Idempotency-Key": random_username("key")}
         first, again = (api.get("/api/buy/pen", headers=headers) for _ in "12")
         assert (first.status_code, again.status_code) == (400, 400)
         assert again.json == first.json
@@ -541,10 +566,10 @@ class TestIdempotencyKey:
         self, api: ConformingClient
     ) -> None:
         sender, recipient = sign_up(api), sign_up(api)
-        headers = {**bearer(sender), "Idempotency-Key": random_username("key")}
-        api.post("/api/sendCoin", json={"toUser": recipient["name"], "amount": 5}, headers=headers)
+        headers = {**sender.headers, "Idempotency-Key": random_username("key")}
+        api.post("/api/sendCoin", json={"toUser": recipient.name, "amount": 5}, headers=headers)
         reply = api.post(
-            "/api/sendCoin", json={"toUser": recipient["name"], "amount": 6}, headers=headers
+            "/api/sendCoin", json={"toUser": recipient.name, "amount": 6}, headers=headers
         )
         assert reply.status_code == 422
         assert wallet(api, sender)["coins"] == 995
@@ -565,7 +590,7 @@ class TestIdempotencyKey:
         self, api: ConformingClient, key: str, method: str, path: str
     ) -> None:
         sender, recipient = sign_up(api), sign_up(api)
-        headers = {**bearer(sender), "Idempotency-Key": key}
-        send = {"toUser": recipient["name"], "amount": 5}
+        headers = {**sender.headers, "Idempotency-Key": key}
+        send = {"toUser": recipient.name, "amount": 5}
         assert api.open(path, method=method, json=send, headers=headers).status_code == 400
         assert wallet(api, sender)["coins"] == 1000

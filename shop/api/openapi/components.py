@@ -15,18 +15,40 @@ from shop.domain.catalogue import CATALOGUE
 Json = dict[str, Any]
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
+# gunicorn's limits on a request head (its defaults; shop/gunicorn_conf.py keeps them).
+LIMIT_REQUEST_LINE = 4094
+LIMIT_REQUEST_FIELDS = 100
+LIMIT_REQUEST_FIELD_SIZE = 8190
 # status -> (component name, description); every failure carries the ErrorResponse body.
 FAILURES = {
-    400: ("BadRequest", "Malformed request, broken limit, or refused by a business rule."),
+    400: (
+        "BadRequest",
+        "Malformed request (its request line or header fields too), broken limit, or refused"
+        " by a business rule.",
+    ),
     401: ("Unauthorized", "Missing, malformed, expired, forged or unknown credentials."),
     404: ("NotFound", "No such route (and every /debug route while it is switched off)."),
     405: ("MethodNotAllowed", "The route exists but not with this method; `Allow` lists them."),
     409: ("Conflict", "A CPU profile is already running in that worker."),
     413: ("PayloadTooLarge", "The body is larger than MAX_CONTENT_LENGTH (16 KiB by default)."),
+    414: (
+        "URITooLong",
+        f"The request line is over {LIMIT_REQUEST_LINE} bytes (gunicorn's limit_request_line).",
+    ),
+    417: ("ExpectationFailed", "An `Expect` header other than `100-continue`."),
     422: ("UnprocessableEntity", "This Idempotency-Key was already used for another request."),
     429: ("TooManyRequests", "Too many logins (per account, per address, or queued); retry later."),
+    431: (
+        "RequestHeaderFieldsTooLarge",
+        f"Over {LIMIT_REQUEST_FIELDS} header fields, or one over {LIMIT_REQUEST_FIELD_SIZE}"
+        " bytes (gunicorn's limit_request_fields and limit_request_field_size).",
+    ),
     500: ("InternalServerError", "Unexpected fault; the body never carries internals."),
-    501: ("NotImplemented", "CPU profiles need the worker's main thread (not under gunicorn?)."),
+    501: (
+        "NotImplemented",
+        "An unknown `Transfer-Encoding`; on /debug/pprof/profile also: CPU profiles need"
+        " a gunicorn worker's main thread.",
+    ),
     502: ("BadGateway", "The worker a /debug call was forwarded to did not answer."),
     503: (
         "ServiceUnavailable",
@@ -34,6 +56,9 @@ FAILURES = {
     ),
 }
 RETRY_LATER = frozenset({429, 503})
+# What gunicorn itself answers, on any path, to a request head it cannot parse (each with
+# the ErrorResponse body: shop/server/protocol_errors.py); 500 is on every operation anyway.
+PROTOCOL = (400, 414, 417, 431, 501)
 
 
 def ref(kind: str, name: str) -> Json:
@@ -49,6 +74,12 @@ def json_content(schema: Json) -> Json:
 def failures(*statuses: int) -> Json:
     """Return the ``responses`` entries of these failure statuses."""
     return {str(status): ref("responses", FAILURES[status][0]) for status in statuses}
+
+
+def with_protocol_failures(responses: Json) -> Json:
+    """Return ``responses`` plus the protocol failures it lacks, ordered by status."""
+    merged = {**failures(*PROTOCOL), **responses}
+    return dict(sorted(merged.items()))
 
 
 def components() -> Json:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shop.api.openapi.components import Json, failures, json_content, ref
+from shop.api.openapi.components import Json, failures, json_content, ref, with_protocol_failures
 
 PUBLIC: list[Json] = []  # security requirement of endpoints that need no token
 DEBUG: list[Json] = [{"DebugToken": []}]
@@ -19,8 +19,12 @@ PROFILE_FORMATS = {
 
 
 def paths() -> Json:
-    """Return the ``paths`` section."""
-    return {**_api(), **_operations(), **_debug()}
+    """Return the ``paths`` section; every operation lists gunicorn's protocol failures."""
+    every = {**_api(), **_operations(), **_debug()}
+    for item in every.values():
+        for operation in item.values():
+            operation["responses"] = with_protocol_failures(operation["responses"])
+    return every
 
 
 def _ok(description: str, schema: Json) -> Json:
@@ -49,7 +53,10 @@ def _api() -> Json:
                 "responses": {
                     "200": _ok("The caller's wallet.", ref("schemas", "InfoResponse")),
                     "400": {
-                        "description": "Never sent; listed because the task's schema lists it.",
+                        "description": (
+                            "Only for a malformed request line or header field (listed in"
+                            " the task's schema; the API itself never answers 400 here)."
+                        ),
                         "content": json_content(ref("schemas", "ErrorResponse")),
                     },
                     **failures(401, 500, 503),
