@@ -1,50 +1,29 @@
-"""CPU time per component, read from /proc: what each request costs the box.
+"""CPU time per component, read through psutil: what each request costs the box.
 
 Throughput at saturation swings by a fifth between runs on a shared 2-core box; CPU seconds
 per request at a rate every side can sustain is far steadier, and is what a change to the
 service changes. Components are process trees (the gunicorn master and its workers, the
 postmaster and its backends, the trace sink); k6's own CPU comes from its exit status
-(``os.wait4``), the box's from ``/proc/stat`` (with steal time, which a shared VM loses).
+(``os.wait4``), the box's from ``psutil.cpu_times()`` (with steal time, which a shared VM
+loses).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PROC = Path("/proc")
-
-
-def _stat_fields(pid: int) -> list[str]:
-    # The command name may hold spaces and parentheses: split after its closing one.
-    return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-
-
-def children_of() -> dict[int, list[int]]:
-    """Return every live pid's children."""
-    children: dict[int, list[int]] = {}
-    for entry in PROC.iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int(_stat_fields(int(entry.name))[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    return children
+import psutil
 
 
 def process_tree(root: int) -> list[int]:
     """Return ``root`` and all its descendants."""
-    children = children_of()
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
+    try:
+        children = psutil.Process(root).children(recursive=True)
+    except psutil.Error:
+        return [root]
+    return [root, *(child.pid for child in children)]
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -54,33 +33,33 @@ def cpu_seconds(pids: list[int]) -> float:
     cumulative children time gains the same amount once it reaps it: counting both keeps a
     process tree's total when PostgreSQL replaces a backend or gunicorn a worker.
     """
-    ticks = 0
+    total = 0.0
     for pid in pids:
         try:
-            fields = _stat_fields(pid)
-        except OSError:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
             continue
-        ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / CLOCK_TICKS
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
 
 
 @dataclass(frozen=True)
 class BoxTimes:
-    """Whole-machine CPU seconds from /proc/stat, summed over cores."""
+    """Whole-machine CPU seconds, summed over cores."""
 
     busy: float
     idle: float
     steal: float
 
 
-def box_times(stat: Path = PROC / "stat") -> BoxTimes:
-    """Read the ``cpu`` line of /proc/stat."""
-    values = [int(v) for v in stat.read_text().splitlines()[0].split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+def box_times(times: Mapping[str, float] | None = None) -> BoxTimes:
+    """Read the machine's CPU times (``psutil.cpu_times()`` unless given as a mapping)."""
+    t = psutil.cpu_times()._asdict() if times is None else times
+    busy = ("user", "nice", "system", "irq", "softirq")
     return BoxTimes(
-        busy=(user + nice + system + irq + softirq) / CLOCK_TICKS,
-        idle=(idle + iowait) / CLOCK_TICKS,
-        steal=steal / CLOCK_TICKS,
+        busy=sum(t.get(name, 0.0) for name in busy),
+        idle=t.get("idle", 0.0) + t.get("iowait", 0.0),
+        steal=t.get("steal", 0.0),
     )
 
 

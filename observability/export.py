@@ -16,10 +16,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from gevent import monkey
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
+from opentelemetry.context import attach, detach, set_value
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from observability.compat import SUPPRESS_INSTRUMENTATION_KEY
 from observability.spans import RecordedSpan, to_readable
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,8 @@ class ThreadedBatchExporter:
     """Queue spans from any thread; an OS thread converts and exports them in batches.
 
     Honours ``OTEL_BSP_SCHEDULE_DELAY`` (ms), ``OTEL_BSP_MAX_QUEUE_SIZE`` and
-    ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``; spans beyond a full queue are dropped and counted.
+    ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``; spans beyond a full queue are dropped and counted
+    (``on_drop``), and so is every batch the exporter fails to deliver (``on_failure``).
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class ThreadedBatchExporter:
         max_queue_size: int | None = None,
         max_batch_size: int | None = None,
         on_drop: Callable[[int], None] = lambda count: None,
+        on_failure: Callable[[str], None] = lambda reason: None,
     ) -> None:
         self._exporter = exporter
         self._resource = resource
@@ -62,6 +66,7 @@ class ThreadedBatchExporter:
         self._max_queue = max_queue_size or _env_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
         self._max_batch = max_batch_size or _env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)
         self._on_drop = on_drop
+        self._on_failure = on_failure
         self._queue: deque[RecordedSpan] = deque()
         self._export_lock = _allocate_lock()
         self._stopped = False
@@ -91,19 +96,26 @@ class ThreadedBatchExporter:
     def _export_queued(self) -> None:
         with self._export_lock:
             # The exporter's own HTTP calls must not be traced.
-            token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+            token = attach(set_value(SUPPRESS_INSTRUMENTATION_KEY, True))
             try:
                 while self._queue:
                     count = min(len(self._queue), self._max_batch)
                     batch = [
                         to_readable(self._queue.popleft(), self._resource) for _ in range(count)
                     ]
-                    try:
-                        self._exporter.export(batch)
-                    except Exception:
-                        log.exception("span export failed")
+                    self._export(batch)
             finally:
                 detach(token)
+
+    def _export(self, batch: list[ReadableSpan]) -> None:
+        try:
+            result = self._exporter.export(batch)
+        except Exception:
+            log.exception("span export failed")
+            self._on_failure("exception")
+            return
+        if result is not SpanExportResult.SUCCESS:  # the exporter has logged why
+            self._on_failure("failure")
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything queued now, in the calling thread."""

@@ -14,6 +14,7 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from observability import metrics
+from observability.compat import current_object
 from observability.spans import exception_type
 from observability.tracing import tracer
 
@@ -46,7 +47,7 @@ def method_label(method: str) -> str:
 def _current() -> tuple[Request, Any]:
     """Return this request and its ``g`` themselves: each hook reads them a dozen times, and
     every read through Flask's context proxies costs a lookup."""
-    return request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
+    return current_object(request), current_object(g)
 
 
 def _start() -> None:

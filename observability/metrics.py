@@ -1,31 +1,20 @@
-"""Prometheus metrics: RED per route, business counters, database health and saturation.
+"""Prometheus metrics: RED per route, database health, saturation, workers and the build.
 
 Under gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` is set (by the gunicorn config) before this
-module is imported, so every worker writes its samples to files and ``/metrics`` sums
-them; counters of dead workers stay in the files and survive restarts.
+module is imported, so every worker writes its samples to files and ``/metrics``
+(``observability.scrape``) sums them; counters of dead workers stay in the files and
+survive restarts.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from flask import Blueprint, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    values,
-)
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from shop.domain.errors import LoginThrottled, ShopError
+from observability.compat import use_multiprocess_values
 
 _pid = os.getpid()
 
@@ -44,7 +33,7 @@ def _cached_pid() -> int:
 # pid is cached instead and refreshed in every child right after a fork.
 os.register_at_fork(after_in_child=_forked)
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    values.ValueClass = values.MultiProcessValue(process_identifier=_cached_pid)  # type: ignore[no-untyped-call]
+    use_multiprocess_values(_cached_pid)
 
 # An exact 0.05 s edge, so the latency SLI (share of requests under 50 ms) is a plain bucket.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
@@ -81,15 +70,6 @@ HTTP_ACTIVE = Gauge(
     multiprocess_mode="livesum",
 )
 
-PURCHASES = Counter("shop_purchases", "Items bought, by item.", ["item"])
-COINS_SPENT = Counter("shop_coins_spent", "Coins spent on merch.")
-TRANSFERS = Counter("shop_coin_transfers", "Successful coin transfers.")
-COINS_TRANSFERRED = Counter("shop_coins_transferred", "Coins moved between users.")
-USERS_CREATED = Counter("shop_users_created", "Users created by their first login.")
-AUTH_FAILURES = Counter("shop_auth_failures", "Refused logins and tokens, by reason.", ["reason"])
-REJECTIONS = Counter(
-    "shop_business_rejections", "Requests refused by a business rule, by reason.", ["reason"]
-)
 PASSWORD_HASH_DURATION = Histogram(
     "shop_password_hash_duration_seconds",
     "Time to hash or verify one password (argon2id).",
@@ -131,14 +111,6 @@ UNAVAILABLE = Counter(
     "Requests answered 503, by cause: the database could not serve them in time, or the "
     "service was saturated (event_loop, in_flight, pool_exhausted).",
     ["reason"],
-)
-LOGIN_THROTTLED = Counter(
-    "shop_login_throttled", "Logins refused by the failed-login throttle, by scope.", ["scope"]
-)
-IDEMPOTENT_REPLAYS = Counter(
-    "shop_idempotent_replays",
-    "Requests answered with the stored outcome of an earlier one (Idempotency-Key).",
-    ["operation"],
 )
 DB_CONNECTION_ERRORS = Counter(
     "shop_db_connection_errors", "Failed connection attempts and connections lost mid-use."
@@ -186,17 +158,13 @@ READY = Gauge(
     multiprocess_mode="livemostrecent",
 )
 
-bp = Blueprint("metrics", __name__)
-
-
-@bp.get("/metrics")
-def exposition() -> Response:
-    """Serve the samples of every worker, summed; never touches the database."""
-    registry: Any = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+# One series per build however many workers run (livemax: a dead worker's copy is dropped).
+BUILD_INFO = Gauge(
+    "shop_build_info",
+    "Always 1; its labels name the running build: package version and source revision.",
+    ["version", "revision"],
+    multiprocess_mode="livemax",
+)
 
 
 def count_retry(reason: str) -> None:
@@ -222,39 +190,11 @@ def watch_engine(engine: Engine, pool_size: int) -> None:
     event.listen(engine, "checkin", lambda *_: DB_POOL_CHECKED_OUT.dec())
 
 
-def record_purchase(item: str, price: int, replayed: bool = False) -> None:
-    if replayed:
-        IDEMPOTENT_REPLAYS.labels("buy").inc()
-        return
-    PURCHASES.labels(item).inc()
-    COINS_SPENT.inc(price)
-
-
-def record_transfer(amount: int, replayed: bool = False) -> None:
-    if replayed:
-        IDEMPOTENT_REPLAYS.labels("sendCoin").inc()
-        return
-    TRANSFERS.inc()
-    COINS_TRANSFERRED.inc(amount)
-
-
-def record_sign_up() -> None:
-    USERS_CREATED.inc()
-
-
-def record_refusal(error: ShopError) -> None:
-    """Count a refused request under auth failures, throttled logins or business rejections."""
-    if isinstance(error, LoginThrottled):
-        LOGIN_THROTTLED.labels(error.scope).inc()
-    elif error.reason in AUTH_REASONS:
-        AUTH_FAILURES.labels(error.reason).inc()
-    else:
-        REJECTIONS.labels(error.reason).inc()
+def publish_build_info(version: str, revision: str) -> None:
+    """Publish which build this worker runs (``shop_build_info``)."""
+    BUILD_INFO.labels(version, revision).set(1)
 
 
 def record_unavailable(reason: str) -> None:
     """Count a request answered 503 (database unavailable, slow, or the deadline passed)."""
     UNAVAILABLE.labels(reason).inc()
-
-
-AUTH_REASONS = frozenset({"invalid_credentials", "unknown_user", "missing_token", "invalid_token"})

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from observability import metrics
 
 if TYPE_CHECKING:
-    from shop.settings import Settings
+    from observability.config import ObservabilitySettings
 
 SAMPLE_EVERY_SECONDS = 5.0
 PROBE_EVERY_SECONDS = 0.1
@@ -38,7 +38,7 @@ def resident_bytes() -> int:
         return int(statm.read().split()[1]) * PAGE_SIZE
 
 
-def start_sampling(settings: Settings) -> None:
+def start_sampling(settings: ObservabilitySettings) -> None:
     """Count this worker's start, publish its configuration, sample it in the background."""
     metrics.WORKER_STARTS.inc()
     metrics.WORKERS.inc()

@@ -46,6 +46,12 @@ SPANS_DROPPED = Counter(
     "Spans of kept or undecided traces dropped by a memory bound, by reason.",
     ["reason"],
 )
+EXPORT_FAILURES = Counter(
+    "shop_trace_export_failures",
+    "Batches of spans the OTLP exporter failed to deliver, by reason: failure (it reported"
+    " one: collector unreachable, refused or slow past its timeout) or exception (it raised).",
+    ["reason"],
+)
 _KEPT = {reason: TRACES_KEPT.labels(reason) for reason in ("error", "slow", "parent", "sampled")}
 _DROPPED = {
     r: SPANS_DROPPED.labels(r)
@@ -212,6 +218,14 @@ class TailSampler:
             self._buffered -= len(local.spans)
             _DROPPED["stale"].inc(len(local.spans))
         return self._buffered < self._max_spans
+
+
+_EXPORT_FAILED = {r: EXPORT_FAILURES.labels(r) for r in ("failure", "exception")}
+
+
+def count_export_failure(reason: str) -> None:
+    """Count one batch of spans the exporter did not deliver."""
+    _EXPORT_FAILED[reason].inc()
 
 
 def count_export_drops(count: int) -> None:

@@ -26,7 +26,8 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
-from opentelemetry.util._decorator import _agnosticcontextmanager
+
+from observability.compat import agnostic_contextmanager
 
 # The SDK's default limits, so a runaway loop cannot grow one span without bound.
 MAX_ATTRIBUTES = 128
@@ -208,7 +209,7 @@ class Tracer(trace.Tracer):
             self._sink.on_start(span)
         return span
 
-    @_agnosticcontextmanager
+    @agnostic_contextmanager
     def start_as_current_span(
         self,
         name: str,

@@ -21,7 +21,7 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from observability.service import service_name, service_version
 
 if TYPE_CHECKING:
-    from shop.settings import Settings
+    from observability.config import ObservabilitySettings
 
 _configured = False
 _tracer: trace.Tracer | None = None
@@ -52,7 +52,7 @@ def build_resource(environment: str = "") -> Resource:
     return Resource.create(defaults).merge(OTELResourceDetector().detect())
 
 
-def configure_tracing(settings: Settings) -> bool:
+def configure_tracing(settings: ObservabilitySettings) -> bool:
     """Install the tail-sampling tracer and its exporter; return whether tracing is on.
 
     Database spans come from the data layer itself (shop/db/statements.py).
@@ -65,13 +65,19 @@ def configure_tracing(settings: Settings) -> bool:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     from observability.export import ThreadedBatchExporter
-    from observability.sampling import TailSampler, TracePolicy, count_export_drops
+    from observability.sampling import (
+        TailSampler,
+        TracePolicy,
+        count_export_drops,
+        count_export_failure,
+    )
     from observability.spans import TracerProvider
 
     exporter = ThreadedBatchExporter(
         OTLPSpanExporter(),
         build_resource(settings.deployment_environment),
         on_drop=count_export_drops,
+        on_failure=count_export_failure,
     )
     policy = TracePolicy(
         slow_ms=settings.trace_slow_threshold_ms, sample_ratio=settings.trace_sample_ratio

@@ -1,2 +1,2 @@
-"""The merch shop service. The app is built by ``shop.app.create_app``; this package's
+"""The merch shop service. The app is built by ``shop.bootstrap.create_app``; this package's
 import stays free of Flask and psycopg, so gunicorn's master can read ``shop.settings``."""

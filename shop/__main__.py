@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from observability.logs import configure_logging
+from shop.bootstrap import configure_cli_logging
 from shop.settings import Settings, SettingsError
 
 
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings.from_env()
-        configure_logging(settings.log_format, settings.log_level)
+        configure_cli_logging(settings)
         if args.command == "migrate":
             settings.require_database()
             prepare_database(

@@ -2,7 +2,7 @@
 
 import gc
 
-from shop.app import create_app
+from shop.bootstrap import create_app
 
 app = create_app()
 

@@ -23,27 +23,10 @@ from shop.db.engine import create_db_engine
 from shop.db.migrate import migration_engine, prepare_database
 from shop.settings import Settings
 from tests.factories import HASH_MEMORY_KIB, HASH_TIME_COST
-
-# Kept for the modules that import them from here.
-TEST_HASH_TIME_COST = HASH_TIME_COST
-TEST_HASH_MEMORY_KIB = HASH_MEMORY_KIB
+from tests.helpers import shared_tmp_dir, worker_name
 
 
-def worker_name() -> str:
-    """Name this pytest process: its xdist worker id (``gw0``, ``gw1``, ...) or ``main``."""
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
-
-
-def shared_tmp_dir(prefix: str) -> Path:
-    """Make a directory the embedded server's own user can reach, when run as root.
-
-    Not under pytest's tmp_path: every pytest session (and xdist worker) resets
-    /tmp/pytest-of-<user> to mode 0700, which locks out a server another session started.
-    """
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{worker_name()}-"))
-
-
-def database_of_this_worker(configured: str) -> str:
+def _database_of_this_worker(configured: str) -> str:
     """Return the URL of this worker's own database on the configured server, creating it
     on first use (``<database>_<worker>``); outside xdist, the configured database itself."""
     worker = worker_name()
@@ -89,7 +72,7 @@ def database_url() -> Iterator[str]:
     the user set one, else on an embedded PostgreSQL started for this process."""
     configured = os.environ.get("TEST_DATABASE_URL")
     if configured:
-        url = database_of_this_worker(configured)
+        url = _database_of_this_worker(configured)
         prepare_database(url, timeout=30)
         yield url
         return

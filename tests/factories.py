@@ -1,14 +1,13 @@
-"""Random, unique test data so tests run in any order and in parallel, and the helpers
-every layer's tests share."""
+"""Random, unique test data so tests run in any order and in parallel, and the database
+set-ups the integration and API tests share (the other plain helpers are in helpers.py)."""
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
@@ -19,8 +18,6 @@ from shop.security.passwords import Argon2Hasher
 from shop.services.auth import authenticate
 from shop.services.info import get_info
 from shop.services.unit_of_work import UnitOfWork
-
-T = TypeVar("T")
 
 PASSWORD = "correct horse battery staple"
 # Cheap argon2id parameters keep hundreds of sign-ups fast; production cost is set by env.
@@ -110,14 +107,3 @@ def upgrade_to(database_url: str, revision: str) -> None:
         upgrade(engine, revision)
     finally:
         engine.dispose()
-
-
-def eventually(check: Callable[[], T], timeout: float = 10, interval: float = 0.05) -> T:
-    """Poll ``check`` until it returns something truthy and return that; after ``timeout``
-    seconds return its last (falsy) answer, for the caller's assert to show."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = check()
-        if answer or time.monotonic() > deadline:
-            return answer
-        time.sleep(interval)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from observability import metrics
+from shop import metrics
 from shop.api import context, schemas
 from shop.api.tokens import issue_token
 from shop.services.auth import authenticate

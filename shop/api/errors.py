@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 import observability.http
 from observability import metrics, saturation
+from shop import metrics as business
 from shop.deadlines import DeadlineExceeded
 from shop.domain import errors as domain
 from shop.services.unit_of_work import TransientStorageError
@@ -56,7 +57,7 @@ def retry_after(response: Response, seconds: float) -> Response:
 
 
 def _shop_error(error: domain.ShopError) -> tuple[Response, int]:
-    metrics.record_refusal(error)
+    business.record_refusal(error)
     response, status = error_response(error.message, status_of(error))
     if error.retry_after is not None:
         retry_after(response, error.retry_after)

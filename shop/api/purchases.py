@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from observability import metrics
+from shop import metrics
 from shop.api import context, idempotency
 from shop.api.tokens import current_user_id
 from shop.services.purchases import buy_item

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from observability import metrics
+from shop import metrics
 from shop.api import context, idempotency, schemas
 from shop.api.tokens import current_user_id
 from shop.services.transfers import send_coins

@@ -7,8 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.pool import QueuePool
-from sqlalchemy.util import queue
 
+from observability.compat import PoolQueue, swap_pool_queue
 from shop import deadlines
 from shop.settings import Settings
 
@@ -61,7 +61,7 @@ def connect_args(settings: Settings, application_name: str = "shop") -> dict[str
     return args
 
 
-class BudgetedQueue(queue.Queue[Any]):
+class BudgetedQueue(PoolQueue[Any]):
     """The pool's queue of idle connections; a wait for one ends with the request's budget."""
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
@@ -77,7 +77,7 @@ class BudgetedQueuePool(QueuePool):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Still empty here: nothing is lost by swapping the queue for one that knows budgets.
-        self._pool = BudgetedQueue(self._pool.maxsize, use_lifo=self._pool.use_lifo)
+        swap_pool_queue(self, BudgetedQueue)
 
 
 def create_db_engine(settings: Settings) -> Engine:

@@ -22,10 +22,10 @@ PGSERVER_USER = "pgserver"
 
 def stop_server(pgdata: Path) -> None:
     """Stop the server in ``pgdata`` fast (active sessions are rolled back)."""
-    from pgserver._commands import POSTGRES_BIN_PATH
+    from observability.compat import postgres_bin_path
 
     user = PGSERVER_USER if os.geteuid() == 0 and _user_exists(PGSERVER_USER) else None
-    command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]
+    command = [str(postgres_bin_path() / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]
     subprocess.run(command, user=user, check=False, capture_output=True, timeout=60)  # noqa: S603
 
 

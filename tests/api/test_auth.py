@@ -6,8 +6,8 @@ import jwt
 import pytest
 from flask.testing import FlaskClient
 
-from tests.api.conftest import Login, body, error_of
 from tests.factories import PASSWORD, random_username
+from tests.helpers import Login, body, error_of
 
 
 class TestSignUpAndLogin:
@@ -33,7 +33,7 @@ class TestSignUpAndLogin:
 
     def test_a_wrong_password_is_401(self, client: FlaskClient, login: Login) -> None:
         user = login()
-        reply = client.post("/api/auth", json={"username": user["name"], "password": "nope"})
+        reply = client.post("/api/auth", json={"username": user.name, "password": "nope"})
         assert reply.status_code == 401
         assert reply.json == {"errors": "invalid username or password"}
 
@@ -41,7 +41,7 @@ class TestSignUpAndLogin:
         self, client: FlaskClient, login: Login
     ) -> None:
         user = login(random_username("Ярослав-张伟-🙂"))
-        reply = client.get("/api/info", headers={"Authorization": user["Authorization"]})
+        reply = client.get("/api/info", headers=user.headers)
         assert reply.status_code == 200
 
     def test_a_body_without_a_json_content_type_is_accepted(self, client: FlaskClient) -> None:

@@ -15,8 +15,8 @@ from observability import saturation
 from shop.domain.errors import TooManyLogins
 from shop.services.unit_of_work import TransientStorageError
 from shop.settings import Settings
-from tests.api.conftest import error_of, own_app
 from tests.factories import random_username, scratch_database, upgrade_to
+from tests.helpers import error_of, own_app
 
 # Nothing listens on port 1: connections are refused at once.
 DEAD_DATABASE = "postgresql://nobody@127.0.0.1:1/none"

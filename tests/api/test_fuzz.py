@@ -31,7 +31,7 @@ from werkzeug.datastructures import Headers
 
 from shop.api.openapi import document
 from tests.contract import ConformingClient, check
-from tests.factories import PASSWORD, random_username
+from tests.helpers import sign_up
 
 # The document /openapi.json serves (TestDocument checks they are the same). Not loaded
 # through a fixture: schemathesis.pytest.from_fixture breaks on pytest 9.2 (Node._nodeid).
@@ -56,18 +56,11 @@ FUZZ = settings(
 )
 
 
-def sign_up(app: Flask) -> tuple[str, str]:
-    """Return (username, token) of a new user."""
-    username = random_username("fuzz")
-    reply = app.test_client().post("/api/auth", json={"username": username, "password": PASSWORD})
-    return username, reply.get_json()["token"]
-
-
 @pytest.fixture
 def sender_and_recipient(app: Flask) -> tuple[str, str]:
     """Return the sender's token and the recipient's name, for one operation's whole fuzz."""
-    (_, token), (recipient, _) = sign_up(app), sign_up(app)
-    return token, recipient
+    sender, recipient = sign_up(app.test_client()), sign_up(app.test_client())
+    return sender.token, recipient.name
 
 
 @SCHEMA.parametrize()
@@ -125,7 +118,7 @@ class TestNestedJson:
     def test_a_deeply_nested_body_is_a_conforming_400(
         self, app: Flask, path: str, raw: bytes
     ) -> None:
-        _, token = sign_up(app)
+        token = sign_up(app.test_client()).token
         api = ConformingClient(app, app.response_class, use_cookies=False)
         reply = api.post(path, data=raw, headers={"Authorization": f"Bearer {token}"})
         assert reply.status_code == 400
@@ -134,7 +127,7 @@ class TestNestedJson:
     def test_nesting_too_deep_for_the_size_limit_is_a_conforming_413(
         self, app: Flask, path: str
     ) -> None:
-        _, token = sign_up(app)
+        token = sign_up(app.test_client()).token
         api = ConformingClient(app, app.response_class, use_cookies=False)
         raw = nested("[", "]", 100_000)
         reply = api.post(path, data=raw, headers={"Authorization": f"Bearer {token}"})
@@ -197,7 +190,7 @@ class TestRawBodies:
     def test_no_body_gets_a_5xx_or_a_nonconforming_answer(
         self, app: Flask, path: str, strategy: st.SearchStrategy[bytes]
     ) -> None:
-        _, token = sign_up(app)
+        token = sign_up(app.test_client()).token
         api = ConformingClient(app, app.response_class, use_cookies=False)
 
         @given(raw=strategy)

@@ -8,11 +8,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.engine import Engine
 
-from tests.api.conftest import Login, bearer, coins, error_of
+from tests.helpers import Login, User, coins, error_of
 
 
-def keyed(user: dict[str, str], key: str) -> dict[str, str]:
-    return {**bearer(user), "Idempotency-Key": key}
+def keyed(user: User, key: str) -> dict[str, str]:
+    return {**user.headers, "Idempotency-Key": key}
 
 
 class TestReplays:
@@ -30,7 +30,7 @@ class TestReplays:
 
     def test_a_repeated_transfer_moves_coins_once(self, client: FlaskClient, login: Login) -> None:
         alice, bob, key = login(), login(), str(uuid.uuid4())
-        body = {"toUser": bob["name"], "amount": 50}
+        body = {"toUser": bob.name, "amount": 50}
         for _ in range(3):
             reply = client.post("/api/sendCoin", json=body, headers=keyed(alice, key))
             assert reply.status_code == 200
@@ -40,10 +40,10 @@ class TestReplays:
         self, client: FlaskClient, login: Login
     ) -> None:
         alice, bob, key = login(), login(), str(uuid.uuid4())
-        body = {"toUser": bob["name"], "amount": 1500}
+        body = {"toUser": bob.name, "amount": 1500}
         first = client.post("/api/sendCoin", json=body, headers=keyed(alice, key))
         client.post(
-            "/api/sendCoin", json={"toUser": alice["name"], "amount": 900}, headers=bearer(bob)
+            "/api/sendCoin", json={"toUser": alice.name, "amount": 900}, headers=bob.headers
         )
         again = client.post("/api/sendCoin", json=body, headers=keyed(alice, key))
         assert first.status_code == again.status_code == 400
@@ -93,7 +93,7 @@ class TestRefusals:
         user, peer, key = login(), login(), str(uuid.uuid4())
 
         def send(method: str, path: str, body: dict[str, object] | None) -> tuple[int, object]:
-            payload = None if body is None else {"toUser": peer["name"], **body}
+            payload = None if body is None else {"toUser": peer.name, **body}
             reply = client.open(path, method=method, json=payload, headers=keyed(user, key))
             return reply.status_code, reply.json
 

@@ -12,8 +12,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy.engine import Engine
 
 from shop.settings import Settings
-from tests.api.conftest import own_app
 from tests.factories import PASSWORD, random_ip, random_username
+from tests.helpers import own_app
 
 WRONG = "not the password"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from tests.api.conftest import Login, bearer, error_of
+from tests.helpers import Login, error_of
 
 
 class TestMetrics:
     def test_metrics_are_exposed_in_text_format(self, client: FlaskClient, login: Login) -> None:
-        client.get("/api/info", headers=bearer(login()))
+        client.get("/api/info", headers=login().headers)
         reply = client.get("/metrics")
         assert reply.status_code == 200
         assert reply.content_type.startswith("text/plain")

@@ -14,7 +14,7 @@ from freezegun import freeze_time
 
 from shop.api.tokens import verified
 from shop.domain.errors import InvalidToken
-from tests.api.conftest import Login, error_of
+from tests.helpers import Login, User, error_of
 
 PROTECTED = [
     ("GET", "/api/info", None),
@@ -38,8 +38,8 @@ def forge(secret: str, **claims: object) -> str:
     return jwt.encode({**payload, **claims}, secret, algorithm="HS256")
 
 
-def subject_of(user: dict[str, str], secret: str) -> str:
-    token = user["Authorization"].removeprefix("Bearer ")
+def subject_of(user: User, secret: str) -> str:
+    token = user.token
     subject = jwt.decode(token, secret, algorithms=["HS256"])["sub"]
     assert isinstance(subject, str)
     return subject
@@ -89,7 +89,7 @@ class TestRefusals:
         body: dict[str, object] | None,
         case: str,
     ) -> None:
-        valid = login()["Authorization"].removeprefix("Bearer ")
+        valid = login().token
         header = bad_tokens(jwt_secret, valid)[case]
         headers = {"Authorization": header} if header else {}
         reply = client.open(path, method=method, json=body, headers=headers)
@@ -129,7 +129,7 @@ class TestRememberedTokens:
     def test_a_token_remembered_under_one_secret_is_refused_under_another(
         self, login: Login, jwt_secret: str
     ) -> None:
-        token = login()["Authorization"].removeprefix("Bearer ")
+        token = login().token
         verified(token, jwt_secret)
         with pytest.raises(InvalidToken):
             verified(token, "another-secret-of-sufficient-length-0123456789")

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.api.conftest import Login, bearer, error_of
+from tests.helpers import Login, User, error_of
 
 
-def info(client: FlaskClient, user: dict[str, str]) -> Any:
-    return client.get("/api/info", headers=bearer(user)).json
+def info(client: FlaskClient, user: User) -> Any:
+    return client.get("/api/info", headers=user.headers).json
 
 
 class TestSend:
@@ -20,7 +20,7 @@ class TestSend:
     ) -> None:
         alice, bob = login(), login()
         reply = client.post(
-            "/api/sendCoin", json={"toUser": bob["name"], "amount": 250}, headers=bearer(alice)
+            "/api/sendCoin", json={"toUser": bob.name, "amount": 250}, headers=alice.headers
         )
         assert reply.status_code == 200
         assert info(client, alice)["coins"] == 750
@@ -28,8 +28,8 @@ class TestSend:
 
     def test_the_whole_balance_can_be_sent(self, client: FlaskClient, login: Login) -> None:
         alice, bob = login(), login()
-        body = {"toUser": bob["name"], "amount": 1000}
-        assert client.post("/api/sendCoin", json=body, headers=bearer(alice)).status_code == 200
+        body = {"toUser": bob.name, "amount": 1000}
+        assert client.post("/api/sendCoin", json=body, headers=alice.headers).status_code == 200
         assert info(client, alice)["coins"] == 0
 
     @pytest.mark.parametrize(
@@ -49,8 +49,8 @@ class TestSend:
         self, client: FlaskClient, login: Login, amount: object, message: str
     ) -> None:
         alice, bob = login(), login()
-        body = {"toUser": bob["name"], "amount": amount}
-        reply = client.post("/api/sendCoin", json=body, headers=bearer(alice))
+        body = {"toUser": bob.name, "amount": amount}
+        reply = client.post("/api/sendCoin", json=body, headers=alice.headers)
         assert reply.status_code == 400
         assert message in error_of(reply)
         assert info(client, alice)["coins"] == 1000
@@ -59,8 +59,8 @@ class TestSend:
         self, client: FlaskClient, login: Login
     ) -> None:
         alice, bob = login(), login()
-        body = {"toUser": bob["name"], "amount": 1001}
-        reply = client.post("/api/sendCoin", json=body, headers=bearer(alice))
+        body = {"toUser": bob.name, "amount": 1001}
+        reply = client.post("/api/sendCoin", json=body, headers=alice.headers)
         assert reply.status_code == 400
         assert "not enough coins" in error_of(reply)
         assert (info(client, alice)["coins"], info(client, bob)["coins"]) == (1000, 1000)
@@ -69,16 +69,16 @@ class TestSend:
         self, client: FlaskClient, login: Login
     ) -> None:
         alice = login()
-        body = {"toUser": "ghost-" + alice["name"], "amount": 1}
-        reply = client.post("/api/sendCoin", json=body, headers=bearer(alice))
+        body = {"toUser": "ghost-" + alice.name, "amount": 1}
+        reply = client.post("/api/sendCoin", json=body, headers=alice.headers)
         assert reply.status_code == 400
         assert "unknown recipient" in error_of(reply)
         assert info(client, alice)["coins"] == 1000
 
     def test_sending_to_yourself_is_400(self, client: FlaskClient, login: Login) -> None:
         alice = login()
-        body = {"toUser": alice["name"], "amount": 1}
-        reply = client.post("/api/sendCoin", json=body, headers=bearer(alice))
+        body = {"toUser": alice.name, "amount": 1}
+        reply = client.post("/api/sendCoin", json=body, headers=alice.headers)
         assert reply.status_code == 400
         assert "yourself" in error_of(reply)
 
@@ -96,7 +96,7 @@ class TestSend:
     )
     def test_malformed_bodies_are_400(self, client: FlaskClient, login: Login, body: str) -> None:
         reply = client.post(
-            "/api/sendCoin", data=body, content_type="application/json", headers=bearer(login())
+            "/api/sendCoin", data=body, content_type="application/json", headers=login().headers
         )
         assert reply.status_code == 400
         assert error_of(reply)

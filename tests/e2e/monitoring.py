@@ -6,18 +6,15 @@ import json
 import shutil
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 
-from tests.e2e.conftest import free_port, wait_until_up
-from tests.stack.conftest import require_binary
+from tests.helpers import free_port, require_binary, wait_until_up
 
 
 @contextmanager
@@ -109,15 +106,3 @@ def query(prometheus_url: str, expr: str) -> dict[str, Any]:
     reply = requests.get(f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=10)
     body: dict[str, Any] = reply.json()
     return body
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.5)

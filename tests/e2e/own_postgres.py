@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from shop.db.embedded import EmbeddedPostgres
 from shop.db.reaper import PGSERVER_USER
-from tests.factories import eventually
+from tests.helpers import eventually
 
 
 class OwnPostgres:
@@ -48,8 +48,10 @@ class OwnPostgres:
         members = self._cluster_processes()
         for process in members:
             os.kill(process.pid, signal.SIGSTOP)
-        if not eventually(lambda: all(_stopped(process) for process in members)):
-            raise RuntimeError(f"the cluster did not stop: {members}")
+        eventually(
+            lambda: all(_stopped(process) for process in members),
+            what=f"every process of the cluster to stop: {members}",
+        )
         return [process.pid for process in members]
 
     def thaw(self, pids: list[int]) -> None:

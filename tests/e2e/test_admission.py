@@ -22,8 +22,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import Server, fresh, running_server, server_env, sign_up
-from tests.factories import eventually
+from tests.helpers import Server, eventually, fresh, running_server, server_env, sign_up
 from tests.otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.e2e

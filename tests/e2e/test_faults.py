@@ -21,10 +21,17 @@ import sqlalchemy as sa
 
 from shop.db.migrate import migration_engine, prepare_database
 from shop.launcher import GUNICORN
-from tests.conftest import shared_tmp_dir
-from tests.e2e.conftest import ROOT, User, server_env, sign_up, stop, wait_until_up
 from tests.e2e.own_postgres import OwnPostgres
-from tests.factories import eventually
+from tests.helpers import (
+    ROOT,
+    User,
+    eventually,
+    server_env,
+    shared_tmp_dir,
+    sign_up,
+    stop,
+    wait_until_up,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -280,7 +287,7 @@ class Bank:
             seen = dict(self.last_ok)
             return all(seen.get(index, 0.0) >= instant for index in range(len(self.users)))
 
-        assert eventually(served, timeout=30), "a client got no transfer through"
+        eventually(served, timeout=30, what="a transfer through for every client")
 
     def check(self, fault: tuple[float, float], scenario: str) -> None:
         began, back = fault

@@ -17,9 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import shared_tmp_dir
-from tests.e2e.conftest import ROOT, fresh, server_env, stop, wait_until_up
-from tests.factories import eventually
+from tests.helpers import ROOT, eventually, fresh, server_env, shared_tmp_dir, stop, wait_until_up
 
 pytestmark = pytest.mark.e2e
 
@@ -75,16 +73,15 @@ def postmaster_pid(data_dir: Path) -> int | None:
         return None
 
 
-def wait_all_gone(pids: set[int], timeout: float = 30) -> set[int]:
-    """Wait until every pid has exited; return those still alive after ``timeout`` seconds."""
+def wait_all_gone(pids: set[int], timeout: float = 30, what: str = "every process") -> None:
+    """Wait until every pid has exited; fail the test after ``timeout`` seconds."""
     alive = set(pids)
 
     def all_gone() -> bool:
         alive.difference_update({pid for pid in alive if _gone(pid)})
         return not alive
 
-    eventually(all_gone, timeout)
-    return alive
+    eventually(all_gone, timeout, what=f"{what} to exit (of pids {sorted(pids)})")
 
 
 def _gone(pid: int) -> bool:
@@ -116,7 +113,7 @@ class TestEmbeddedMode:
         finally:
             assert stop(process) == 0
         assert postmaster is not None
-        assert not wait_all_gone({postmaster}, timeout=5), "SIGTERM must stop PostgreSQL too"
+        wait_all_gone({postmaster}, timeout=5, what="PostgreSQL, on SIGTERM too,")
         assert (data_dir / "jwt_secret").stat().st_mode & 0o777 == 0o600
 
         process, url = serve(data_dir)
@@ -133,13 +130,14 @@ class TestEmbeddedMode:
         assert len(pids) >= 5  # gunicorn, two workers, the reaper, PostgreSQL
         process.kill()
         process.wait()
-        assert not wait_all_gone(pids), "orphans outlived a SIGKILLed launcher"
+        wait_all_gone(pids, what="the orphans of a SIGKILLed launcher")
 
         # The next run finds the stale state (pgserver's handle list) and stops cleanly.
         process, _ = serve(data_dir)
         postmaster = postmaster_pid(data_dir)
         assert stop(process) == 0
-        assert postmaster is not None and not wait_all_gone({postmaster}, timeout=10)
+        assert postmaster is not None
+        wait_all_gone({postmaster}, timeout=10)
 
     def test_ctrl_c_stops_everything_without_a_traceback(self, data_dir: Path) -> None:
         process, _ = serve(data_dir)
@@ -151,7 +149,7 @@ class TestEmbeddedMode:
         stderr = log_of(data_dir).read_bytes()
         assert b"Traceback" not in stderr
         assert b"embedded PostgreSQL stopped" in stderr
-        assert not wait_all_gone(pids, timeout=10)
+        wait_all_gone(pids, timeout=10)
         left = [
             path
             for pid in pids

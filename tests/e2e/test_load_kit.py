@@ -23,7 +23,7 @@ import requests
 
 from ammo.k6run import prometheus_features
 from ammo.tank import read_phantom
-from tests.e2e.conftest import ROOT, Server, free_port, stop, wait_until_up
+from tests.helpers import ROOT, Server, free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.e2e
 DASHBOARD = ROOT / "grafana/dashboards/load-test.json"

@@ -13,15 +13,16 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import (
+from tests.factories import random_username
+from tests.helpers import (
     DEBUG_TOKEN,
     Server,
+    eventually,
     fresh,
     running_server,
     server_env,
     sign_up,
 )
-from tests.factories import eventually, random_username
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
@@ -181,7 +182,7 @@ class TestTraces:
             assert "X-Trace-Id" not in reply.headers
         headers = {"traceparent": f"00-{marker}-{secrets.token_hex(8)}-01"}
         session.get(f"{server.url}/api/info", headers=headers, timeout=30)
-        assert eventually(lambda: server.receiver.in_trace(marker)), "the marker was not exported"
+        eventually(lambda: server.receiver.in_trace(marker), what="the marker's export")
         assert [s.name for s in server.receiver.in_trace(trace_id) if s.kind == 2] == []
 
 
@@ -232,7 +233,7 @@ class TestLogs:
         fresh("GET", info_url, headers=bad)
         # A request's access line is the last thing it logs: once all four are there, so
         # is everything they logged.
-        assert eventually(lambda: set(ids) <= logged_request_ids(server)), "access lines missing"
+        eventually(lambda: set(ids) <= logged_request_ids(server), what="four access lines")
         text = server.log_path.read_text()
         token = auth["Authorization"].removeprefix("Bearer ")
         assert password not in text

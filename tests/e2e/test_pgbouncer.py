@@ -25,10 +25,16 @@ import requests
 from sqlalchemy.engine import Engine, make_url
 
 from shop.launcher import GUNICORN
-from tests.conftest import shared_tmp_dir
-from tests.e2e.conftest import ROOT, free_port, server_env, stop, wait_until_up
 from tests.factories import assert_money_invariants, random_username
-from tests.stack.conftest import require_binary
+from tests.helpers import (
+    ROOT,
+    free_port,
+    require_binary,
+    server_env,
+    shared_tmp_dir,
+    stop,
+    wait_until_up,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -15,8 +13,8 @@ import requests
 
 from observability.stacks import StackProfile
 from tests import pprof_reader
-from tests.e2e.conftest import DEBUG_TOKEN, Server
 from tests.factories import random_username
+from tests.helpers import DEBUG_TOKEN, Server, eventually
 
 pytestmark = pytest.mark.e2e
 DEBUG = {"Authorization": f"Bearer {DEBUG_TOKEN}"}
@@ -118,16 +116,6 @@ def share_of(stacks: list[tuple[set[str], int]], prefix: str) -> float:
     total = sum(weight for _, weight in stacks)
     mine = sum(w for files, w in stacks if any(f.startswith(prefix) for f in files))
     return mine / total if total else 0.0
-
-
-def eventually(check: Callable[[], bool], timeout: float = 10) -> bool:
-    """Poll ``check`` until it holds or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 class TestAccess:
@@ -259,9 +247,10 @@ class TestWorkers:
         busy, other = live_pids(server)
         with ThreadPoolExecutor(1) as pool:
             running = pool.submit(debug, server, "profile", seconds="2", pid=str(busy))
-            assert eventually(
-                lambda: "profiling.cpu_profile" in debug(server, "goroutine", pid=str(busy)).text
-            ), "the first profile never started"
+            eventually(
+                lambda: "profiling.cpu_profile" in debug(server, "goroutine", pid=str(busy)).text,
+                what="the first profile to start",
+            )
             reply = debug(server, "profile", seconds="1", workers="all", format="pprof")
             assert running.result().status_code == 200
         assert reply.status_code == 200

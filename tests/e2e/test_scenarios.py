@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.e2e.conftest import Server, User, fresh, sign_up
 from tests.factories import random_username
+from tests.helpers import Server, User, fresh, sign_up
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,8 @@ from sqlalchemy.engine import Engine
 from shop.db.statements import Sql
 from shop.db.unit_of_work import ConnectionScope, SqlUnitOfWork
 from shop.services.unit_of_work import TransientStorageError
-from tests.factories import create_user, eventually, random_username, sql_uow
+from tests.factories import create_user, random_username, sql_uow
+from tests.helpers import eventually
 
 SNEAKY_WRITE = Sql(
     "UPDATE users", "UPDATE users SET balance = balance WHERE id = %(id)s", writes=False

@@ -17,9 +17,8 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.e2e.conftest import free_port, stop, wait_until_up
 from tests.factories import PASSWORD, random_username
-from tests.stack.conftest import ROOT
+from tests.helpers import ROOT, free_port, stop, wait_until_up
 
 LOCKS = ROOT / "requirements"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.stack.conftest import ROOT, load_yaml
+from tests.helpers import ROOT, load_yaml
 
 VENV_BIN = Path(sys.executable).parent
 CONFIG = ROOT / ".pre-commit-config.yaml"

@@ -162,11 +162,14 @@ BUSY_THEN_IDLE = "import time\nt = time.time()\nwhile time.time() - t < 0.3: pas
 
 
 class TestCpu:
-    def test_box_times_read_the_cpu_line_of_proc_stat(self, tmp_path: Path) -> None:
-        stat = tmp_path / "stat"
-        ticks = cpu.CLOCK_TICKS
-        stat.write_text(f"cpu  {ticks} 0 {ticks} {4 * ticks} 0 0 0 {ticks} 0 0\ncpu0 ...\n")
-        assert cpu.box_times(stat) == cpu.BoxTimes(busy=2.0, idle=4.0, steal=1.0)
+    def test_box_times_split_the_machine_into_busy_idle_and_stolen(self) -> None:
+        times = {"user": 1.0, "nice": 0.0, "system": 1.0, "idle": 3.0, "iowait": 1.0}
+        assert cpu.box_times(times | {"steal": 1.0}) == cpu.BoxTimes(2.0, 4.0, 1.0)
+        assert cpu.box_times(times).steal == 0.0  # a machine that does not report steal
+
+    def test_box_times_read_this_machine(self) -> None:
+        box = cpu.box_times()
+        assert box.busy > 0 and box.idle >= 0 and box.steal >= 0
 
     def test_a_process_tree_holds_children_and_their_cpu_counts(self) -> None:
         child = subprocess.Popen(["python3", "-c", BUSY_THEN_IDLE])

@@ -15,7 +15,8 @@ import pytest
 from shop.domain.errors import TooManyLogins
 from shop.security import passwords
 from shop.security.passwords import Argon2Hasher, offload_for_runtime, run_inline
-from tests.factories import CHEAP_HASHER, HASH_MEMORY_KIB, HASH_TIME_COST, eventually
+from tests.factories import CHEAP_HASHER, HASH_MEMORY_KIB, HASH_TIME_COST
+from tests.helpers import eventually
 
 T = TypeVar("T")
 

@@ -27,7 +27,8 @@ def uow() -> FakeUnitOfWork:
     return FakeUnitOfWork()
 
 
-def sign_up(uow: FakeUnitOfWork, name: str) -> int:
+def new_user(uow: FakeUnitOfWork, name: str) -> int:
+    """Sign ``name`` up through the service on fakes; return the new user's id."""
     return authenticate(uow, FakeHasher(), name, "pw").user_id
 
 
@@ -49,17 +50,17 @@ class TestAuthenticate:
         assert uow.detached == 1
 
     def test_password_is_stored_hashed(self, uow: FakeUnitOfWork) -> None:
-        user_id = sign_up(uow, "alice")
+        user_id = new_user(uow, "alice")
         assert uow.store.users[user_id].password_hash == "fake$pw"
 
     def test_later_login_with_the_same_password_returns_the_same_user(
         self, uow: FakeUnitOfWork
     ) -> None:
-        assert sign_up(uow, "alice") == sign_up(uow, "alice")
+        assert new_user(uow, "alice") == new_user(uow, "alice")
         assert len(uow.store.users) == 1
 
     def test_wrong_password_is_refused(self, uow: FakeUnitOfWork) -> None:
-        sign_up(uow, "alice")
+        new_user(uow, "alice")
         with pytest.raises(InvalidCredentials):
             authenticate(uow, FakeHasher(), "alice", "wrong")
 
@@ -93,7 +94,7 @@ class TestAuthenticate:
 
 class TestBuyItem:
     def test_debits_the_price_and_adds_the_item(self, uow: FakeUnitOfWork) -> None:
-        user_id = sign_up(uow, "alice")
+        user_id = new_user(uow, "alice")
         buy_item(uow, user_id, "cup")
         buy_item(uow, user_id, "cup")
         document = wallet(uow, user_id)
@@ -101,14 +102,14 @@ class TestBuyItem:
         assert document["inventory"] == [{"type": "cup", "quantity": 2}]
 
     def test_unknown_item_is_refused_before_storage(self, uow: FakeUnitOfWork) -> None:
-        user_id = sign_up(uow, "alice")
+        user_id = new_user(uow, "alice")
         commits = uow.commits
         with pytest.raises(UnknownItem):
             buy_item(uow, user_id, "car")
         assert uow.commits == commits
 
     def test_short_balance_is_refused_and_changes_nothing(self, uow: FakeUnitOfWork) -> None:
-        user_id = sign_up(uow, "alice")
+        user_id = new_user(uow, "alice")
         buy_item(uow, user_id, "pink-hoody")
         buy_item(uow, user_id, "pink-hoody")
         with pytest.raises(InsufficientFunds):
@@ -122,7 +123,7 @@ class TestBuyItem:
 
 class TestSendCoins:
     def test_moves_coins_and_records_both_sides(self, uow: FakeUnitOfWork) -> None:
-        alice, bob = sign_up(uow, "alice"), sign_up(uow, "bob")
+        alice, bob = new_user(uow, "alice"), new_user(uow, "bob")
         send_coins(uow, alice, "bob", 30)
         send_coins(uow, alice, "bob", 12)
         assert wallet(uow, alice)["coins"] == 958
@@ -142,13 +143,13 @@ class TestSendCoins:
     def test_refusals_change_nothing(
         self, uow: FakeUnitOfWork, recipient: str, amount: int, error: type[Exception]
     ) -> None:
-        alice, bob = sign_up(uow, "alice"), sign_up(uow, "bob")
+        alice, bob = new_user(uow, "alice"), new_user(uow, "bob")
         with pytest.raises(error):
             send_coins(uow, alice, recipient, amount)
         assert wallet(uow, alice)["coins"] == wallet(uow, bob)["coins"] == 1000
 
     def test_vanished_sender_is_reported(self, uow: FakeUnitOfWork) -> None:
-        sign_up(uow, "bob")
+        new_user(uow, "bob")
         with pytest.raises(UnknownUser):
             send_coins(uow, 404, "bob", 1)
 
@@ -161,14 +162,14 @@ class TestInfo:
 
 class TestRetries:
     def test_transient_failures_are_retried_and_counted(self, uow: FakeUnitOfWork) -> None:
-        user_id = sign_up(uow, "alice")
+        user_id = new_user(uow, "alice")
         uow.failures_to_inject = 2
         buy_item(uow, user_id, "pen")
         assert uow.retries == ["deadlock", "deadlock"]
         assert wallet(uow, user_id)["coins"] == 990
 
     def test_retries_are_bounded(self, uow: FakeUnitOfWork) -> None:
-        user_id = sign_up(uow, "alice")
+        user_id = new_user(uow, "alice")
         uow.failures_to_inject = uow.retry_attempts
         with pytest.raises(TransientStorageError):
             buy_item(uow, user_id, "pen")
