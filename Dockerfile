@@ -31,6 +31,16 @@ COPY shop ./shop
 COPY observability ./observability
 # Compiled once here: the user below cannot write here, and workers should not compile at start.
 RUN python -m compileall -q shop observability
+# Which build this is (docker-compose.yml passes both; docs/operations/stack.md): read by the
+# service for its build-info metric and shown as OCI labels, so a rollback can be followed.
+# Last, so a new commit rebuilds only these layers.
+ARG SHOP_VERSION=dev
+ARG GIT_SHA=unknown
+LABEL org.opencontainers.image.title="shop" \
+      org.opencontainers.image.version="$SHOP_VERSION" \
+      org.opencontainers.image.revision="$GIT_SHA"
+ENV SHOP_VERSION=$SHOP_VERSION \
+    SHOP_BUILD_REVISION=$GIT_SHA
 USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \

@@ -18,11 +18,15 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import Server, free_port
-from tests.e2e.monitoring import WebhookSink, alertmanager, prometheus, query, wait_for
-from tests.stack.conftest import GRAFANA, load_yaml
+from tests.e2e.monitoring import WebhookSink, alertmanager, prometheus, query
+from tests.helpers import GRAFANA, Server, eventually, free_port, load_yaml
 
 pytestmark = pytest.mark.e2e
+
+# The links every page carries are built from these external labels (prometheus.yml takes them
+# from GRAFANA_URL and RUNBOOK_URL).
+GRAFANA_URL = "https://grafana.example.test"
+RUNBOOK_URL = "https://git.example.test/shop/blob/main/docs/runbooks"
 
 # A rule of ours with severity ticket, firing at once: no repository rule with that severity
 # can be made to fire against a healthy server within a test.
@@ -80,7 +84,11 @@ def stack(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         (workdir / "am").mkdir()
         with alertmanager(alertmanager_config(sink), workdir / "am") as am_url:
             config = {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "global": {
+                    "scrape_interval": "1s",
+                    "evaluation_interval": "1s",
+                    "external_labels": {"grafana_url": GRAFANA_URL, "runbook_url": RUNBOOK_URL},
+                },
                 "rule_files": [
                     str(GRAFANA / "prometheus" / "recording_rules.yml"),
                     str(rules_without_for(workdir)),
@@ -129,20 +137,24 @@ class TestAPageReachesThePageReceiver:
     def test_prometheus_fires_target_down_for_the_dead_instance_only(
         self, stack: dict[str, Any]
     ) -> None:
-        firing = wait_for(
+        firing = eventually(
             lambda: query(stack["prometheus"], 'ALERTS{alertname="ShopTargetDown"}')["data"][
                 "result"
             ],
             what="ShopTargetDown in Prometheus",
+            timeout=30,
+            interval=0.5,
         )
         assert [alert["metric"]["instance"] for alert in firing] == [stack["dead"]]
 
     def test_the_alert_arrives_at_alertmanager_routed_to_shop_page(
         self, stack: dict[str, Any]
     ) -> None:
-        (alert,) = wait_for(
+        (alert,) = eventually(
             lambda: alerts_at_alertmanager(stack["alertmanager"], "ShopTargetDown"),
             what="ShopTargetDown at Alertmanager",
+            timeout=30,
+            interval=0.5,
         )
         assert alert["labels"]["instance"] == stack["dead"]
         assert alert["labels"]["severity"] == "page"
@@ -150,15 +162,18 @@ class TestAPageReachesThePageReceiver:
         assert alert["status"]["state"] == "active"
 
     def test_the_receiver_gets_the_runbook_dashboard_and_value(self, stack: dict[str, Any]) -> None:
-        (alert,) = wait_for(
+        (alert,) = eventually(
             lambda: notifications(stack["sink"], "shop-page", "ShopTargetDown"),
             what="a shop-page notification",
+            timeout=30,
+            interval=0.5,
         )[:1]
         annotations = alert["annotations"]
-        assert annotations["runbook_url"] == "docs/runbooks/target-down.md"
-        assert (GRAFANA.parent / annotations["runbook_url"]).is_file()
+        assert annotations["runbook_url"] == f"{RUNBOOK_URL}/target-down.md"
+        runbook = annotations["runbook_url"].removeprefix(RUNBOOK_URL + "/")
+        assert (GRAFANA.parent / "docs" / "runbooks" / runbook).is_file()
         assert annotations["dashboard_url"] == (
-            f"/d/shop-runtime?var-job=shop&var-instance={stack['dead']}"
+            f"{GRAFANA_URL}/d/shop-runtime?var-job=shop&var-instance={stack['dead']}"
         )
         assert annotations["summary"].endswith("(up = 0)")
 
@@ -167,13 +182,17 @@ class TestATicketReachesTheTicketReceiver:
     def test_the_ticket_is_routed_to_shop_ticket_and_never_to_shop_page(
         self, stack: dict[str, Any]
     ) -> None:
-        (alert,) = wait_for(
+        (alert,) = eventually(
             lambda: alerts_at_alertmanager(stack["alertmanager"], "AlertingPathTicket"),
             what="AlertingPathTicket at Alertmanager",
+            timeout=30,
+            interval=0.5,
         )
         assert [receiver["name"] for receiver in alert["receivers"]] == ["shop-ticket"]
-        wait_for(
+        eventually(
             lambda: notifications(stack["sink"], "shop-ticket", "AlertingPathTicket"),
             what="a shop-ticket notification",
+            timeout=30,
+            interval=0.5,
         )
         assert notifications(stack["sink"], "shop-page", "AlertingPathTicket") == []

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.stack.conftest import GRAFANA, ROOT, load_yaml
+from tests.helpers import GRAFANA, ROOT, load_yaml
 
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 SHOP_DASHBOARDS = [path for path in DASHBOARDS if path.name.startswith("shop-")]
