@@ -98,3 +98,11 @@ def postgres_bin_path() -> Path:
     from pgserver._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
+
+
+def use_gunicorn_gevent_server(server_class: type) -> None:
+    """Make gunicorn's gevent worker build its listeners' servers from ``server_class``
+    (a subclass of gevent's StreamServer); its run() looks the name up on the module."""
+    from gunicorn.workers import ggevent
+
+    ggevent.StreamServer = server_class

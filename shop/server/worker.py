@@ -24,7 +24,6 @@ from typing import Any
 
 from gevent.server import StreamServer
 from gunicorn import util
-from gunicorn.workers import ggevent
 from gunicorn.workers.ggevent import GeventWorker
 
 from shop import waits
@@ -95,7 +94,9 @@ class ShopWorker(GeventWorker):  # type: ignore[misc]
         for listener in self.sockets:
             stamp_arrivals(listener)
         if self.cfg.reuse_port:
-            ggevent.StreamServer = BatchAcceptingServer  # gunicorn's run() builds its servers
+            from observability.compat import use_gunicorn_gevent_server  # in the worker only
+
+            use_gunicorn_gevent_server(BatchAcceptingServer)
         super().run()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:

@@ -45,7 +45,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped config, as the installed Alertmanager tools can read it.
 
     The dead man's switch reads its URL from a file (``url_file``, Alertmanager 0.26 and
-    later; compose runs 0.27). Debian's amtool and alertmanager are 0.25: for them alone the
+    later; compose runs 0.28.1). Debian's amtool and alertmanager are 0.25: for them alone the
     file becomes a literal URL in a copy, and everything else is checked as shipped.
     """
     binary = require_binary("amtool", "prometheus-alertmanager")
