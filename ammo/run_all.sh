@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every kind of measurement in ammo/RESULTS.md, with the k6 kit, in one go on a quiet box
-# (50 minutes on box C of RESULTS.md). Each command writes to its own directory under $OUT;
-# nothing tracked is touched. Set PROMETHEUS=http://127.0.0.1:9090 to watch it on the load-test dashboard.
+# (50 minutes on RESULTS.md's 224 µs-floor machine). Each command writes to its own directory
+# under $OUT; nothing tracked is touched. Set PROMETHEUS=http://127.0.0.1:9091 (the compose
+# profile loadtest) to watch it on the load-test dashboard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python

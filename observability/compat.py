@@ -1,7 +1,8 @@
 """Every private or internal name of a third-party library the service relies on, in one place.
 
 Each of these is outside its library's public API and may change in any release without
-notice. The code uses them only through this module, and tests/unit/test_compat.py checks
+notice. The code uses them only through this module (the gunicorn worker's hooks are
+overridden in shop/server/worker.py, by subclassing), and tests/unit/test_compat.py checks
 every entry of ``SEAMS`` (and each helper's behaviour), so an upgrade that moves or changes
 one fails there by name instead of in production.
 """
@@ -66,6 +67,32 @@ SEAMS = (
         "gunicorn.workers.ggevent",
         "StreamServer",
         "the gevent server class gunicorn's worker builds (replaced by shop/server/worker.py)",
+    ),
+    # The hooks shop/server/worker.py overrides on gunicorn's gevent worker, and the write it
+    # answers protocol errors with: documented nowhere, so held to their signatures here.
+    Seam(
+        "gunicorn.workers.ggevent",
+        "GeventWorker.handle",
+        "every accepted connection: its socket is wrapped to carry the kernel's arrival time",
+        params=("self", "listener", "client", "addr"),
+    ),
+    Seam(
+        "gunicorn.workers.ggevent",
+        "GeventWorker.handle_request",
+        "each parsed request: admission and the request's budget start here",
+        params=("self", "listener_name", "req", "sock", "addr"),
+    ),
+    Seam(
+        "gunicorn.workers.ggevent",
+        "GeventWorker.handle_error",
+        "gunicorn's own 400/414/431/... answers, replaced by JSON ones",
+        params=("self", "req", "client", "addr", "exc"),
+    ),
+    Seam(
+        "gunicorn.util",
+        "write_nonblock",
+        "writes those JSON answers as gunicorn writes its own",
+        params=("sock", "data"),
     ),
 )
 

@@ -70,7 +70,7 @@ tmp="$target.tmp.$$"
 trap 'rm -f "$tmp"' EXIT
 {
   echo "# Written by scripts/init-env.sh from .env.example. Keep it secret and keep it: PostgreSQL"
-  echo "# remembers POSTGRES_PASSWORD from its first start (see README, \"The bundled stack\")."
+  echo "# remembers POSTGRES_PASSWORD from its first start (see docs/operations/README.md, \"The bundled stack\")."
   header=1
   while IFS= read -r line || [ -n "$line" ]; do
     case "$header$line" in 1\#*) continue ;; esac  # the example's own instructions

@@ -32,7 +32,7 @@ def env(name: str, *, minimum: float | None = None, maximum: float | None = None
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the service reads from its environment (README: "Configuration")."""
+    """Everything the service reads from its environment (docs/configuration.md)."""
 
     # Empty: embedded PostgreSQL under data_dir, started by `shop serve` (which then sets it).
     database_url: str = field(default="", metadata=env("DATABASE_URL"))

@@ -17,7 +17,7 @@ def json_object(*fields: str) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("request body must be valid JSON") from None
-    except RecursionError:  # nesting deeper than the parser's stack (RUNTIME.md)
+    except RecursionError:  # nesting deeper than the interpreter's recursion limit
         raise ValidationError("request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")

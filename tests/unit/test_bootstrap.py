@@ -6,6 +6,7 @@ import os
 import secrets
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -76,11 +77,21 @@ class TestBuildRevision:
         assert bootstrap.build_revision(env) == expected
 
 
+class TestVersion:
+    def test_comes_from_the_build_argument(self) -> None:
+        assert service_version({"SHOP_VERSION": "1.4.1"}) == "1.4.1"
+
+    @pytest.mark.parametrize("env", [{}, {"SHOP_VERSION": " "}])
+    def test_is_the_installed_package_s_without_it(self, env: dict[str, str]) -> None:
+        assert service_version(env) == metadata.version("shop")
+
+
 class TestBuildInfo:
     def test_the_app_publishes_its_version_and_revision_on_metrics(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setenv("SHOP_BUILD_REVISION", "cafe42")
+        monkeypatch.setenv("SHOP_VERSION", "1.4.1")
         monkeypatch.setattr(observability, "init_observability", lambda app, settings, engine: None)
         app = Flask(__name__)
         app.register_blueprint(scrape.bp)
@@ -89,7 +100,7 @@ class TestBuildInfo:
         )
         bootstrap.install_observability(app, settings, create_engine("sqlite://"))
         text = app.test_client().get("/metrics").get_data(as_text=True)
-        expected = f'shop_build_info{{revision="cafe42",version="{service_version()}"}} 1.0'
+        expected = 'shop_build_info{revision="cafe42",version="1.4.1"} 1.0'
         assert expected in build_info_lines(text)
 
     def test_workers_of_one_build_show_one_series_in_multiprocess_mode(
