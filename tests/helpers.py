@@ -6,6 +6,7 @@ running a real gunicorn, and reading the bundled stack's files.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -245,3 +246,43 @@ def require_binary(name: str, package: str) -> str:
             f"Install Debian's `{package}` package (.ci/run does) to run it."
         )
     return path
+
+
+def installed_binary(name: str, package: str) -> str:
+    """Return the binary's path, installing Debian's ``package`` first when it is missing and
+    we are root with apt-get; else skip loudly (.ci/run installs it)."""
+    found = shutil.which(name)
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        apt_install(package)
+        found = shutil.which(name)
+    if found is None:
+        pytest.skip(
+            f"SKIPPED CHECK: `{name}` is not installed and could not be installed "
+            f"(as root: apt-get install {package}; .ci/run does)"
+        )
+    return found
+
+
+def apt_install(*packages: str) -> None:
+    """Install Debian packages, one pytest process at a time (dpkg takes a lock of its own).
+    Debian's postinst may try to start a daemon; a container's policy-rc.d refuses, and no
+    test uses a daemon's default port."""
+    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+    with open("/tmp/shop-tests-apt.lock", "w") as lock:  # noqa: S108 - shared on purpose
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if subprocess.run(command, env=env, capture_output=True, check=False).returncode:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
+            subprocess.run(command, env=env, capture_output=True, check=False)
+
+
+def alert_rules(prometheus_dir: Path) -> list[dict[str, Any]]:
+    """Every alerting rule of the rule files ``prometheus_dir/prometheus.yml`` loads."""
+    files = load_yaml(prometheus_dir / "prometheus.yml")["rule_files"]
+    return [
+        rule
+        for name in files
+        for group in load_yaml(prometheus_dir / name)["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]

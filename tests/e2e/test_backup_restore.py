@@ -9,7 +9,6 @@ pgBackRest of PostgreSQL's own apt repository (ops/pgbackrest/, docs/operations/
 
 from __future__ import annotations
 
-import fcntl
 import os
 import random
 import shutil
@@ -36,6 +35,7 @@ from tests.helpers import (
     ROOT,
     eventually,
     free_port,
+    installed_binary,
     server_env,
     shared_tmp_dir,
     sign_up,
@@ -63,31 +63,6 @@ def debian_postgres_bin() -> Path:
     if not usable:
         pytest.skip("SKIPPED CHECK: no Debian PostgreSQL <= 15 server (apt install postgresql-15)")
     return usable[-1]
-
-
-def require_pgbackrest() -> str:
-    """Return pgbackrest's path, installing Debian's package first if it is missing."""
-    found = shutil.which("pgbackrest")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        apt_install("pgbackrest")
-        found = shutil.which("pgbackrest")
-    if found is None:
-        pytest.skip(
-            "SKIPPED CHECK: pgbackrest is not installed and could not be installed "
-            "(as root: apt-get install pgbackrest; .ci/run does)"
-        )
-    return found
-
-
-def apt_install(*packages: str) -> None:
-    """Install Debian packages, one pytest process at a time (dpkg takes a lock of its own)."""
-    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
-    with open("/tmp/shop-tests-apt.lock", "w") as lock:  # noqa: S108 - shared on purpose
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if subprocess.run(command, env=env, capture_output=True, check=False).returncode:
-            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
-            subprocess.run(command, env=env, capture_output=True, check=False)
 
 
 class Cluster:
@@ -281,7 +256,7 @@ def source(workdir: Path) -> Iterator[Cluster]:
 
 @pytest.fixture
 def backups(source: Cluster, workdir: Path) -> Backups:
-    backups = Backups(require_pgbackrest(), workdir, source)
+    backups = Backups(installed_binary("pgbackrest", "pgbackrest"), workdir, source)
     give_to_owner(backups.config)
     backups.archive_into_the_repository()
     source.start()

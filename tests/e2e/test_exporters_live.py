@@ -8,12 +8,9 @@ stack pins; the series below exist under the same names in both.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +19,7 @@ import pytest
 import requests
 from sqlalchemy.engine import make_url
 
-from tests.helpers import ROOT, Server, free_port
+from tests.helpers import ROOT, Server, free_port, installed_binary, wait_until_up
 
 pytestmark = pytest.mark.e2e
 
@@ -40,34 +37,6 @@ POSTGRES_SERIES = [
 ]
 
 
-def exporter_binary(name: str) -> str:
-    """Return Debian's exporter binary (its package has the same name), installing the
-    package first when it is missing and we may."""
-    found = shutil.which(name)
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        apt_install(name)
-        found = shutil.which(name)
-    if found is None:
-        pytest.skip(
-            f"SKIPPED CHECK: `{name}` is not installed and could not be installed "
-            f"(as root: apt-get install {name}; .ci/run does)"
-        )
-    return found
-
-
-def apt_install(*packages: str) -> None:
-    """Install Debian packages, one pytest process at a time (dpkg takes a lock of its own).
-    Debian's postinst may try to start the daemon; a container's policy-rc.d refuses, and
-    nothing here uses the daemon's default port."""
-    env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-    command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
-    with open("/tmp/shop-tests-apt.lock", "w") as lock:  # noqa: S108 - shared on purpose
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if subprocess.run(command, env=env, capture_output=True, check=False).returncode:
-            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
-            subprocess.run(command, env=env, capture_output=True, check=False)
-
-
 @contextmanager
 def exporter(command: list[str], workdir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """Run an exporter with ``--web.listen-address`` on a free loopback port; yield its URL
@@ -81,25 +50,17 @@ def exporter(command: list[str], workdir: Path, env: dict[str, str] | None = Non
         env=os.environ | (env or {}),
     )
     try:
-        deadline = time.monotonic() + 20
-        while not _answers(f"{url}/metrics"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                text = (workdir / f"{Path(command[0]).name}.log").read_text()
-                pytest.fail(f"{command[0]} did not serve /metrics:\n{text}")
-            time.sleep(0.1)
+        try:
+            wait_until_up(url, process, timeout=20, path="/metrics")
+        except RuntimeError as error:
+            log.flush()
+            text = (workdir / f"{Path(command[0]).name}.log").read_text()
+            pytest.fail(f"{command[0]} did not serve /metrics ({error}):\n{text}")
         yield url
     finally:
         process.terminate()
         process.wait(timeout=10)
         log.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def samples(text: str, name: str) -> list[tuple[str, float]]:
@@ -123,7 +84,7 @@ def postgres_dsn(database_url: str) -> str:
 @pytest.fixture(scope="module")
 def blackbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real blackbox exporter with the stack's own modules."""
-    binary = exporter_binary("prometheus-blackbox-exporter")
+    binary = installed_binary("prometheus-blackbox-exporter", "prometheus-blackbox-exporter")
     command = [binary, f"--config.file={BLACKBOX_CONFIG}"]
     with exporter(command, tmp_path_factory.mktemp("blackbox")) as url:
         yield url
@@ -131,7 +92,9 @@ def blackbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 class TestNodeExporter:
     def test_exposes_the_filesystem_series_the_disk_alerts_read(self, tmp_path: Path) -> None:
-        with exporter([exporter_binary("prometheus-node-exporter")], tmp_path) as url:
+        with exporter(
+            [installed_binary("prometheus-node-exporter", "prometheus-node-exporter")], tmp_path
+        ) as url:
             text = requests.get(f"{url}/metrics", timeout=10).text
         for name in NODE_SERIES:
             found = samples(text, name)
@@ -147,7 +110,7 @@ class TestPostgresExporter:
     def test_exposes_the_database_series_the_alerts_read(
         self, database_url: str, tmp_path: Path
     ) -> None:
-        binary = exporter_binary("prometheus-postgres-exporter")
+        binary = installed_binary("prometheus-postgres-exporter", "prometheus-postgres-exporter")
         env = {"DATA_SOURCE_NAME": postgres_dsn(database_url)}
         with exporter([binary], tmp_path, env) as url:
             text = requests.get(f"{url}/metrics", timeout=10).text

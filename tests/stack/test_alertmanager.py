@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import GRAFANA, free_port, load_yaml, require_binary
+from tests.helpers import GRAFANA, alert_rules, free_port, load_yaml, require_binary
 
 ALERTMANAGER_DIR = GRAFANA / "alertmanager"
 CONFIG = ALERTMANAGER_DIR / "alertmanager.yml"
@@ -62,17 +62,6 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy / "alertmanager.yml"
 
 
-def alert_rules() -> list[dict[str, Any]]:
-    files = load_yaml(PROMETHEUS_DIR / "prometheus.yml")["rule_files"]
-    return [
-        rule
-        for name in files
-        for group in load_yaml(PROMETHEUS_DIR / name)["groups"]
-        for rule in group["rules"]
-        if "alert" in rule
-    ]
-
-
 def route(config: Path, labels: dict[str, str]) -> str:
     pairs = [f"{name}={value}" for name, value in labels.items()]
     result = amtool("config", "routes", "test", f"--config.file={config}", *pairs)
@@ -97,7 +86,7 @@ def test_severity_picks_the_receiver(config: Path, severity: str, receiver: str)
     assert route(config, labels) == receiver
 
 
-@pytest.mark.parametrize("rule", alert_rules(), ids=lambda rule: rule["alert"])
+@pytest.mark.parametrize("rule", alert_rules(PROMETHEUS_DIR), ids=lambda rule: rule["alert"])
 def test_every_alert_reaches_the_receiver_of_its_severity(
     config: Path, rule: dict[str, Any]
 ) -> None:

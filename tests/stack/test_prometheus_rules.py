@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.helpers import GRAFANA, ROOT, free_port, load_yaml, require_binary
+from tests.helpers import GRAFANA, ROOT, alert_rules, free_port, load_yaml, require_binary
 
 PROMETHEUS_DIR = GRAFANA / "prometheus"
 ALERTMANAGER_DIR = GRAFANA / "alertmanager"
@@ -50,16 +50,6 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def alerts() -> list[dict[str, Any]]:
-    return [
-        rule
-        for name in RULE_FILES
-        for group in load_yaml(PROMETHEUS_DIR / name)["groups"]
-        for rule in group["rules"]
-        if "alert" in rule
-    ]
-
-
 def dashboard_uids() -> set[str]:
     return {json.loads(path.read_text())["uid"] for path in (GRAFANA / "dashboards").glob("*.json")}
 
@@ -90,7 +80,7 @@ def test_every_alert_is_unit_tested_firing() -> None:
             for check in case.get("alert_rule_test", []):
                 if check["exp_alerts"]:
                     tested.add(check["alertname"])
-    assert {rule["alert"] for rule in alerts()} <= tested
+    assert {rule["alert"] for rule in alert_rules(PROMETHEUS_DIR)} <= tested
 
 
 def test_prometheus_sends_alerts_to_alertmanager() -> None:
@@ -170,7 +160,7 @@ class TestLinksAreConfiguredAndAbsolute:
         labels = load_yaml(PROMETHEUS_DIR / "prometheus.yml")["global"]["external_labels"]
         assert labels == {"grafana_url": "${GRAFANA_URL}", "runbook_url": "${RUNBOOK_URL}"}
 
-    @pytest.mark.parametrize("rule", alerts(), ids=lambda rule: rule["alert"])
+    @pytest.mark.parametrize("rule", alert_rules(PROMETHEUS_DIR), ids=lambda rule: rule["alert"])
     def test_no_rule_writes_a_host(self, rule: dict[str, Any]) -> None:
         assert not URL.findall(json.dumps(rule["annotations"]))
 
@@ -278,7 +268,7 @@ def running_prometheus(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-@pytest.mark.parametrize("rule", alerts(), ids=lambda rule: rule["alert"])
+@pytest.mark.parametrize("rule", alert_rules(PROMETHEUS_DIR), ids=lambda rule: rule["alert"])
 class TestAlertMetadata:
     def test_has_a_routable_severity(self, rule: dict[str, Any]) -> None:
         if rule["alert"] == "Watchdog":
